@@ -1,0 +1,112 @@
+/** The HTTP server: /v1 API, health checks, OpenAPI document and the web page. */
+import swagger from "@fastify/swagger";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { SmsqError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ValidationSettings } from "../messages/validate.js";
+import type { Db } from "../store/db.js";
+import { latestMigration, schemaVersion } from "../store/migrate.js";
+import { ApiKeys } from "./auth.js";
+import { errorHandler } from "./errors.js";
+import { pageRoutes } from "./routes/page.js";
+import { messageRoutes } from "./routes/messages.js";
+import { ajv } from "./validation.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Id of the API key that authenticated this request ("anonymous" when none is set). */
+    apiKeyId: string;
+  }
+}
+
+export interface ServerDeps {
+  db: Db;
+  log: Logger;
+  apiKeys: readonly string[];
+  settings: ValidationSettings;
+  maxRequestBytes: number;
+  version: string;
+  onSubmitted?: () => void;
+  now?: () => Date;
+}
+
+/** Builds the Fastify app (not listening yet). */
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // Per-request lines would carry phone numbers in URLs; errors are logged by the handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.maxRequestBytes,
+    // Request ids in responses help support; they are random, not derived from input.
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+  // Validate with our Ajv (no coercion, no removal of unknown fields); serialise with plain
+  // JSON.stringify, so response schemas document the API without filtering what it returns.
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.setErrorHandler(errorHandler(deps.log));
+  app.setNotFoundHandler((req, reply) => {
+    reply
+      .status(404)
+      .send(new SmsqError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`).toBody());
+  });
+
+  // An empty body with a JSON content type is "no body" (e.g. POST …/cancel).
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    if (body === "" || body === undefined) return done(null, undefined);
+    parseJson(req, body as string, done);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "smsq",
+        version: deps.version,
+        description: "Outbound SMS delivery engine. Errors: {error: {code, message, field}}.",
+      },
+      components: {
+        securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      },
+    },
+  });
+
+  const keys = new ApiKeys(deps.apiKeys);
+  app.decorateRequest("apiKeyId", "");
+  app.addHook("onRequest", async (req) => {
+    if (req.url.startsWith("/v1/")) req.apiKeyId = keys.authenticate(req.headers.authorization);
+  });
+
+  app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: { hide: true } }, async (_req, reply) => {
+    const latest = latestMigration();
+    let version: number;
+    try {
+      version = await schemaVersion(deps.db);
+    } catch (e) {
+      return reply.status(503).send({
+        status: "unavailable",
+        error: { code: "store_unavailable", message: `store unreachable: ${(e as Error).message}` },
+      });
+    }
+    if (version < latest) {
+      return reply.status(503).send({
+        status: "migrating",
+        error: { code: "store_unavailable", message: `schema at ${version}, expected ${latest}` },
+      });
+    }
+    return { status: "ready", store: deps.db.kind, schema: version };
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  messageRoutes(app, {
+    db: deps.db,
+    settings: deps.settings,
+    onSubmitted: deps.onSubmitted,
+    now: deps.now,
+  });
+  pageRoutes(app);
+  return app;
+}

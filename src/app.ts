@@ -1,0 +1,107 @@
+/**
+ * Wires the parts into the two process shapes: `serve` (API + worker + page in one process)
+ * and `worker` (dispatch only, for scale-out against a PostgreSQL server).
+ */
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { buildServer } from "./api/server.js";
+import type { Config } from "./config/index.js";
+import { Dispatcher } from "./dispatch/dispatcher.js";
+import { ReceiptBuffer } from "./dispatch/receipts.js";
+import { createLogger, type Logger } from "./log.js";
+import { createSandbox } from "./providers/sandbox.js";
+import type { Provider } from "./providers/types.js";
+import type { Db } from "./store/db.js";
+import { openStore } from "./store/open.js";
+import { VERSION } from "./version.js";
+
+export interface Running {
+  db: Db;
+  log: Logger;
+  app: FastifyInstance | null;
+  dispatcher: Dispatcher | null;
+  receipts: ReceiptBuffer;
+  /** The address the API listens on, when it does. */
+  url: string | null;
+  stop(): Promise<void>;
+}
+
+/** A worker id unique across hosts and restarts: host, pid and a random suffix. */
+export function newWorkerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+}
+
+function createProvider(config: Config, receipts: ReceiptBuffer): Provider {
+  switch (config.provider) {
+    case "sandbox":
+      return createSandbox({ sink: receipts, logFile: config.sandboxLog });
+  }
+}
+
+function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {
+  return new Dispatcher({
+    db,
+    log,
+    provider: createProvider(config, receipts),
+    workerId: newWorkerId(),
+    settings: {
+      batchSize: config.batchSize,
+      concurrency: config.concurrency,
+      pollMs: config.pollMs,
+      leaseMs: config.leaseMs,
+      sendTimeoutMs: config.sendTimeoutMs,
+      housekeepingMs: 1000,
+      retry: { maxAttempts: config.maxAttempts, baseMs: 1000, capMs: 300_000 },
+    },
+  });
+}
+
+export interface StartOptions {
+  api: boolean;
+  worker: boolean;
+  log?: Logger;
+}
+
+/** Starts smsq as configured; resolves once it listens and dispatches. */
+export async function start(config: Config, opts: StartOptions): Promise<Running> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const db = await openStore(config, log);
+  const receipts = new ReceiptBuffer(db, log);
+  const dispatcher = opts.worker ? createDispatcher(config, db, log, receipts) : null;
+  let app: FastifyInstance | null = null;
+  let url: string | null = null;
+  if (opts.api) {
+    app = await buildServer({
+      db,
+      log,
+      apiKeys: config.apiKeys,
+      settings: { defaultRegion: config.defaultRegion, maxSegments: config.maxSegments },
+      maxRequestBytes: config.maxRequestBytes,
+      version: VERSION,
+      onSubmitted: () => dispatcher?.wake(),
+    });
+    // With no API key the API is open, so it listens on loopback only, whatever SMSQ_HOST says.
+    const open = config.apiKeys.length === 0;
+    const host = open ? "127.0.0.1" : (config.host ?? "0.0.0.0");
+    try {
+      url = await app.listen({ port: config.port, host });
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+  }
+  dispatcher?.start();
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Order matters: stop taking requests, stop claiming and finish the calls in flight,
+      // apply their receipts, then close the store.
+      await app?.close();
+      await dispatcher?.stop();
+      await receipts.close();
+      await db.close();
+    })());
+  return { db, log, app, dispatcher, receipts, url, stop };
+}

@@ -1,0 +1,81 @@
+/**
+ * Configuration: parsed once at start from the environment and an optional JSON file into one
+ * frozen, typed object. Every problem is reported at once, one line each, naming the setting.
+ * The environment wins over the file.
+ */
+import { readFileSync } from "node:fs";
+import { SmsqError } from "../errors.js";
+import { SETTINGS, type SettingName, type SettingSpec } from "./settings.js";
+
+type ValueOf<K extends SettingName> = (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never;
+
+export type Config = Readonly<{ [K in SettingName]: ValueOf<K> }> & {
+  /** Where the config came from, for the start-up line. */
+  readonly source: { file: string | null };
+};
+
+/** Thrown with every problem found; `problems` are the one-line messages. */
+export class ConfigError extends SmsqError {
+  constructor(readonly problems: string[]) {
+    super("config_invalid", problems.join("\n"));
+  }
+}
+
+function readFile(path: string): { values: Record<string, unknown>; problems: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    return { values: {}, problems: [`--config ${path}: cannot read (${(e as Error).message})`] };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    return { values: {}, problems: [`--config ${path}: not valid JSON (${(e as Error).message})`] };
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return { values: {}, problems: [`--config ${path}: must hold a JSON object`] };
+  }
+  const known = new Set(Object.values(SETTINGS).map((s) => s.key));
+  const problems = Object.keys(parsed)
+    .filter((k) => !known.has(k))
+    .map((k) => `--config ${path}: unknown setting "${k}"`);
+  return { values: parsed as Record<string, unknown>, problems };
+}
+
+/** Loads and validates the configuration; throws ConfigError listing every problem. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  file: string | null = null,
+): Config {
+  const problems: string[] = [];
+  const fromFile = file ? readFile(file) : { values: {}, problems: [] };
+  problems.push(...fromFile.problems);
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(SETTINGS) as [SettingName, SettingSpec<unknown>][]) {
+    const envRaw = env[s.env];
+    const fileRaw = fromFile.values[s.key];
+    let raw: string | undefined;
+    let label = s.env;
+    if (envRaw !== undefined && envRaw !== "") {
+      raw = envRaw;
+    } else if (fileRaw !== undefined && fileRaw !== null) {
+      label = `${s.key} (in ${file})`;
+      raw = Array.isArray(fileRaw) ? fileRaw.join(",") : String(fileRaw);
+    }
+    if (raw === undefined) {
+      out[name] = s.default;
+      continue;
+    }
+    const v = s.parse(raw);
+    if (typeof v === "object" && v !== null && "error" in v) {
+      problems.push(`${label}: ${(v as { error: string }).error}`);
+    } else {
+      out[name] = v;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  out.source = { file };
+  return Object.freeze(out) as Config;
+}

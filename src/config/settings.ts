@@ -1,0 +1,185 @@
+/**
+ * Every setting smsq reads, in one table: its environment variable, its key in the config file,
+ * its default and how to parse it. docs/configuration.md lists the same table for people.
+ */
+import { isKnownRegion } from "../messages/phone.js";
+
+export type Parse<T> = (raw: string) => T | { error: string };
+
+const int =
+  (min: number, max: number): Parse<number> =>
+  (raw) => {
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      return { error: `must be an integer from ${min} to ${max} (got "${raw}")` };
+    }
+    return n;
+  };
+
+const str: Parse<string> = (raw) => raw;
+
+const oneOf =
+  <T extends string>(...values: T[]): Parse<T> =>
+  (raw) =>
+    (values as string[]).includes(raw)
+      ? (raw as T)
+      : { error: `must be one of ${values.join(", ")} (got "${raw}")` };
+
+const postgresUrl: Parse<string> = (raw) => {
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") throw new Error();
+    return raw;
+  } catch {
+    return { error: "must be a postgres:// or postgresql:// URL" };
+  }
+};
+
+const apiKeys: Parse<string[]> = (raw) => {
+  const keys = raw
+    .split(",")
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
+  if (keys.length === 0) return { error: "must list at least one key when set" };
+  const short = keys.findIndex((k) => k.length < 16);
+  if (short >= 0) return { error: `key ${short + 1} is shorter than 16 characters` };
+  if (keys.some((k) => /\s/.test(k))) return { error: "keys must not contain spaces" };
+  return keys;
+};
+
+const region: Parse<string> = (raw) => {
+  const r = raw.trim().toUpperCase();
+  return isKnownRegion(r) ? r : { error: `must be an ISO 3166 region code such as US or GB (got "${raw}")` };
+};
+
+const host: Parse<string> = (raw) =>
+  /^[A-Za-z0-9.:[\]-]+$/.test(raw) ? raw : { error: `is not a host name or address (got "${raw}")` };
+
+export interface SettingSpec<T> {
+  env: string;
+  key: string;
+  parse: Parse<T>;
+  default: T;
+  doc: string;
+}
+
+const spec = <T>(s: SettingSpec<T>) => s;
+
+/** The settings table. Order is the order problems are reported in. */
+export const SETTINGS = {
+  port: spec({ env: "SMSQ_PORT", key: "port", parse: int(0, 65535), default: 8080, doc: "HTTP port." }),
+  host: spec<string | null>({
+    env: "SMSQ_HOST",
+    key: "host",
+    parse: host,
+    default: null,
+    doc: "Address to listen on; 0.0.0.0 when API keys are set, else forced to 127.0.0.1.",
+  }),
+  dataDir: spec({
+    env: "SMSQ_DATA_DIR",
+    key: "dataDir",
+    parse: str,
+    default: "./.smsq",
+    doc: "Directory of the embedded store (PGlite).",
+  }),
+  databaseUrl: spec<string | null>({
+    env: "SMSQ_DATABASE_URL",
+    key: "databaseUrl",
+    parse: postgresUrl,
+    default: null,
+    doc: "PostgreSQL server URL; when set, used instead of the embedded store.",
+  }),
+  apiKeys: spec<string[]>({
+    env: "SMSQ_API_KEYS",
+    key: "apiKeys",
+    parse: apiKeys,
+    default: [],
+    doc: "Comma-separated API keys (16+ characters each) accepted as Bearer tokens.",
+  }),
+  defaultRegion: spec({
+    env: "SMSQ_DEFAULT_REGION",
+    key: "defaultRegion",
+    parse: region,
+    default: "US",
+    doc: "Region for numbers written without a country code.",
+  }),
+  maxSegments: spec({
+    env: "SMSQ_MAX_SEGMENTS",
+    key: "maxSegments",
+    parse: int(1, 100),
+    default: 10,
+    doc: "Largest message accepted, in segments.",
+  }),
+  maxRequestBytes: spec({
+    env: "SMSQ_MAX_REQUEST_BYTES",
+    key: "maxRequestBytes",
+    parse: int(1024, 100 * 1024 * 1024),
+    default: 5 * 1024 * 1024,
+    doc: "Largest request body; larger ones get 413.",
+  }),
+  provider: spec({
+    env: "SMSQ_PROVIDER",
+    key: "provider",
+    parse: oneOf("sandbox"),
+    default: "sandbox" as const,
+    doc: "Provider to send through. Only the built-in sandbox in this version.",
+  }),
+  sandboxLog: spec<string | null>({
+    env: "SMSQ_SANDBOX_LOG",
+    key: "sandboxLog",
+    parse: str,
+    default: null,
+    doc: "File the sandbox appends one JSON line to per send.",
+  }),
+  batchSize: spec({
+    env: "SMSQ_CLAIM_BATCH",
+    key: "batchSize",
+    parse: int(1, 1000),
+    default: 50,
+    doc: "Messages claimed per round trip.",
+  }),
+  concurrency: spec({
+    env: "SMSQ_WORKER_CONCURRENCY",
+    key: "concurrency",
+    parse: int(1, 10000),
+    default: 200,
+    doc: "Provider calls in flight per process.",
+  }),
+  pollMs: spec({
+    env: "SMSQ_POLL_INTERVAL_MS",
+    key: "pollMs",
+    parse: int(10, 60000),
+    default: 250,
+    doc: "Idle wait between claims when nothing is due.",
+  }),
+  leaseMs: spec({
+    env: "SMSQ_LEASE_MS",
+    key: "leaseMs",
+    parse: int(1000, 3600000),
+    default: 120000,
+    doc: "How long a claimed message is held before another worker may take it back.",
+  }),
+  sendTimeoutMs: spec({
+    env: "SMSQ_SEND_TIMEOUT_MS",
+    key: "sendTimeoutMs",
+    parse: int(100, 600000),
+    default: 30000,
+    doc: "Total timeout of one provider call.",
+  }),
+  maxAttempts: spec({
+    env: "SMSQ_MAX_ATTEMPTS",
+    key: "maxAttempts",
+    parse: int(1, 100),
+    default: 5,
+    doc: "Provider calls per message before it ends failed.",
+  }),
+  logLevel: spec({
+    env: "SMSQ_LOG_LEVEL",
+    key: "logLevel",
+    parse: oneOf("fatal", "error", "warn", "info", "debug", "trace", "silent"),
+    default: "info" as const,
+    doc: "Log level.",
+  }),
+};
+
+export type SettingName = keyof typeof SETTINGS;

@@ -1,0 +1,273 @@
+/**
+ * The dispatcher: claims due messages in batches under a lease, calls the provider for each,
+ * and records every attempt with the message's new status in one statement per batch.
+ * Several dispatchers (in several processes, on several hosts) share one PostgreSQL; SKIP
+ * LOCKED claims and lease-guarded records mean none sends a message another holds.
+ */
+import type { Logger } from "../log.js";
+import { decideRetry, type RetrySettings } from "../policy/retry.js";
+import type { OutboundMessage, Provider, SendResult } from "../providers/types.js";
+import { isUnavailableError, type Db } from "../store/db.js";
+import {
+  claimDue,
+  expireOverdue,
+  promoteScheduled,
+  reapExpiredLeases,
+  recordOutcomes,
+  type ClaimedMessage,
+  type Outcome,
+} from "../store/dispatch.js";
+import { fullJitter } from "../policy/backoff.js";
+import { Signal } from "./signal.js";
+
+export interface DispatcherSettings {
+  /** Messages claimed per round trip. */
+  batchSize: number;
+  /** Provider calls in flight at once, in this process. */
+  concurrency: number;
+  /** How long to wait when nothing is due (a submit in this process wakes it sooner). */
+  pollMs: number;
+  /** How long a claim is held; a worker that dies frees its messages after this. */
+  leaseMs: number;
+  /** Timeout of one provider call. */
+  sendTimeoutMs: number;
+  /** How often to promote scheduled, expire and reap leases. */
+  housekeepingMs: number;
+  retry: RetrySettings;
+}
+
+export interface DispatcherDeps {
+  db: Db;
+  provider: Provider;
+  log: Logger;
+  workerId: string;
+  settings: DispatcherSettings;
+  now?: () => Date;
+  random?: () => number;
+}
+
+/** Counters for tests, the status line and (later) metrics. */
+export interface DispatcherStats {
+  claimed: number;
+  accepted: number;
+  failed: number;
+  retried: number;
+  suppressed: number;
+  leaseLost: number;
+  storeErrors: number;
+}
+
+export class Dispatcher {
+  readonly stats: DispatcherStats = {
+    claimed: 0,
+    accepted: 0,
+    failed: 0,
+    retried: 0,
+    suppressed: 0,
+    leaseLost: 0,
+    storeErrors: 0,
+  };
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private inflight = 0;
+  private readonly batches = new Set<Promise<void>>();
+  private readonly wakeup = new Signal();
+  private readonly slotFree = new Signal();
+  private lastHousekeeping = 0;
+  private readonly now: () => Date;
+  private readonly random: () => number;
+  private outage = false;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.random = deps.random ?? Math.random;
+  }
+
+  /** Starts claiming. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Tells the dispatcher new work may be due (e.g. a submit in this process). */
+  wake(): void {
+    this.wakeup.notify();
+  }
+
+  /** Stops claiming, waits for the calls in flight and their records, then resolves. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeup.notify();
+    this.slotFree.notify();
+    await this.loop;
+    await Promise.all([...this.batches]);
+  }
+
+  /** Messages claimed and not yet recorded. */
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  private async run(): Promise<void> {
+    const { settings: s, log } = this.deps;
+    let failures = 0;
+    while (this.running) {
+      try {
+        await this.housekeeping();
+        const room = Math.min(s.batchSize, s.concurrency - this.inflight);
+        if (room <= 0) {
+          await this.slotFree.wait(s.pollMs);
+          continue;
+        }
+        const batch = await claimDue(this.deps.db, {
+          workerId: this.deps.workerId,
+          limit: room,
+          leaseMs: s.leaseMs,
+          provider: this.deps.provider.name,
+          account: this.deps.provider.account,
+        });
+        if (this.outage) log.info("store reachable again; dispatching resumed");
+        this.outage = false;
+        failures = 0;
+        if (batch.length > 0) this.launch(batch);
+        // A short batch means nothing more is due right now.
+        if (batch.length < room) await this.wakeup.wait(s.pollMs);
+      } catch (e) {
+        failures += 1;
+        this.stats.storeErrors += 1;
+        if (isUnavailableError(e)) {
+          if (!this.outage) log.warn("store unavailable; dispatching paused, reconnecting");
+          this.outage = true;
+        } else {
+          log.error({ err: e }, "dispatch loop error");
+        }
+        await this.wakeup.wait(fullJitter(failures, { baseMs: 250, capMs: 10_000 }, this.random) + 50);
+      }
+    }
+  }
+
+  private async housekeeping(): Promise<void> {
+    const s = this.deps.settings;
+    const t = Date.now();
+    if (t - this.lastHousekeeping < s.housekeepingMs) return;
+    this.lastHousekeeping = t;
+    const db = this.deps.db;
+    const promoted = await promoteScheduled(db, 1000);
+    const expired = await expireOverdue(db, 1000);
+    const reaped = await reapExpiredLeases(db, 1000, s.retry.maxAttempts);
+    if (reaped > 0) this.deps.log.warn({ reaped }, "took back messages from expired leases");
+    if (promoted > 0 || expired > 0) this.deps.log.debug({ promoted, expired }, "housekeeping");
+  }
+
+  private launch(batch: ClaimedMessage[]): void {
+    this.stats.claimed += batch.length;
+    this.inflight += batch.length;
+    const p = this.process(batch).finally(() => {
+      this.inflight -= batch.length;
+      this.batches.delete(p);
+      this.slotFree.notify();
+    });
+    this.batches.add(p);
+  }
+
+  private async process(batch: ClaimedMessage[]): Promise<void> {
+    const outcomes = await Promise.all(batch.map((m) => this.sendOne(m)));
+    await this.record(outcomes);
+  }
+
+  private async sendOne(m: ClaimedMessage): Promise<Outcome> {
+    const { provider, settings } = this.deps;
+    if (m.suppressed) {
+      this.stats.suppressed += 1;
+      return {
+        messageId: m.id,
+        status: "suppressed",
+        error: { code: "suppressed", message: "the recipient is on the suppression list", class: "recipient_permanent" },
+      };
+    }
+    const msg: OutboundMessage = {
+      id: m.id,
+      to: m.to_number,
+      from: m.from_number,
+      body: m.body,
+      segments: m.segments,
+      attempt: m.attempts,
+      validUntil: m.valid_until,
+    };
+    const startedAt = this.now();
+    let result: SendResult;
+    try {
+      result = await provider.send(msg, AbortSignal.timeout(settings.sendTimeoutMs));
+    } catch (e) {
+      // An adapter should return a result; an exception is an outcome we cannot read, so it is
+      // treated as ambiguous (the request may have gone out).
+      const err = e as { name?: string; message?: string };
+      result = {
+        ok: false,
+        httpStatus: null,
+        code: err.name === "TimeoutError" ? "timeout" : "exception",
+        message: err.message ?? String(e),
+        ambiguous: true,
+        retryable: true,
+      };
+    }
+    const finishedAt = this.now();
+    const attempt = {
+      number: m.attempts,
+      provider: provider.name,
+      account: provider.account,
+      outcome: result.ok ? ("accepted" as const) : ("failed" as const),
+      providerStatus: result.ok ? result.providerStatus : null,
+      httpStatus: result.httpStatus,
+      startedAt,
+      finishedAt,
+    };
+    if (result.ok) {
+      this.stats.accepted += 1;
+      return { messageId: m.id, status: "sent", providerMessageId: result.providerMessageId, attempt };
+    }
+    const error = {
+      code: result.code,
+      message: result.message,
+      class: result.ambiguous ? "ambiguous" : result.retryable ? "transient" : "permanent",
+    };
+    const decision = decideRetry(result, m.attempts, m.valid_until, finishedAt, settings.retry, this.random);
+    switch (decision.action) {
+      case "retry":
+        this.stats.retried += 1;
+        return { messageId: m.id, status: "queued", runAt: decision.runAt, error, attempt };
+      case "expire":
+        this.stats.failed += 1;
+        return { messageId: m.id, status: "expired", error, attempt };
+      case "fail":
+        this.stats.failed += 1;
+        return { messageId: m.id, status: "failed", error, attempt };
+    }
+  }
+
+  /** Records outcomes, retrying through a store outage: a provider call is never forgotten. */
+  private async record(outcomes: Outcome[]): Promise<void> {
+    const { db, log, workerId } = this.deps;
+    for (let n = 1; ; n++) {
+      try {
+        const lost = await recordOutcomes(db, workerId, outcomes);
+        if (lost.length > 0) {
+          this.stats.leaseLost += lost.length;
+          log.warn({ messages: lost }, "lease lost before recording; outcome kept in attempts only");
+        }
+        return;
+      } catch (e) {
+        this.stats.storeErrors += 1;
+        if (!isUnavailableError(e)) log.error({ err: e }, "recording outcomes failed");
+        // Keep trying while running; after stop, give up after a bounded number of tries so a
+        // dead store cannot hang shutdown forever (the lease then returns the messages).
+        if (!this.running && n >= 20) {
+          log.error({ messages: outcomes.map((o) => o.messageId) }, "gave up recording outcomes");
+          return;
+        }
+        await new Promise((r) => setTimeout(r, fullJitter(n, { baseMs: 200, capMs: 5000 }, this.random) + 50));
+      }
+    }
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The dispatcher's queries: claim, record, and the housekeeping that moves messages along
+ * (promote scheduled, expire, reap dead leases). Each is one statement, so one round trip;
+ * round trips and commits dominate the dispatcher's cost (measured here: claim + attempt + mark
+ * in one statement ran 1.3–2× the five-round-trip transaction, see docs/store.md).
+ */
+import { assertNever } from "../errors.js";
+import { canTransition, TERMINAL_STATUSES, type MessageStatus } from "../messages/lifecycle.js";
+import type { Db } from "./db.js";
+import type { MessageRow } from "./rows.js";
+
+export interface ClaimedMessage extends MessageRow {
+  suppressed: boolean;
+}
+
+// Claim due messages: highest lane first, then oldest due. SKIP LOCKED lets any number of
+// workers claim side by side without waiting on each other's rows. `status = 'queued'` is
+// written out (not a parameter) so the planner can use the partial index messages_due_idx.
+const CLAIM = `
+  with due as (
+    select id from smsq.messages
+    where status = 'queued' and run_at <= now()
+      and (valid_until is null or valid_until > now())
+    order by lane, run_at
+    limit $1
+    for update skip locked
+  )
+  update smsq.messages m
+  set status = 'sending', lease_owner = $2,
+      lease_expires_at = now() + $3 * interval '1 millisecond',
+      attempts = m.attempts + 1, provider = $4, account = $5, updated_at = now()
+  from due
+  where m.id = due.id
+  returning m.*, exists (select 1 from smsq.suppressions s where s.phone = m.to_number) as suppressed`;
+
+export interface ClaimOptions {
+  workerId: string;
+  limit: number;
+  leaseMs: number;
+  provider: string;
+  account: string;
+}
+
+/** Claims up to `limit` due messages for this worker, under a lease. */
+export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedMessage[]> {
+  const rows = await db.query<ClaimedMessage>(CLAIM, [
+    o.limit,
+    o.workerId,
+    o.leaseMs,
+    o.provider,
+    o.account,
+  ]);
+  // Oldest first within a lane, as claimed: keeps sends close to submission order.
+  return rows.sort((a, b) => a.lane - b.lane || +a.run_at - +b.run_at);
+}
+
+/** What happened to one claimed message. */
+export interface Outcome {
+  messageId: string;
+  status: Extract<
+    MessageStatus,
+    "sent" | "delivered" | "undelivered" | "queued" | "failed" | "expired" | "suppressed"
+  >;
+  /** For `queued`: when to try again. */
+  runAt?: Date;
+  providerMessageId?: string | null;
+  error?: { code: string | null; message: string | null; class: string | null };
+  /** The provider call, if one was made. */
+  attempt?: {
+    number: number;
+    provider: string;
+    account: string;
+    outcome: "accepted" | "failed";
+    providerStatus: string | null;
+    httpStatus: number | null;
+    startedAt: Date;
+    finishedAt: Date;
+  };
+}
+
+// Record a batch of outcomes in one statement: every provider call becomes an attempt row
+// (whatever happened to the lease: the call was made), and each message the worker still holds
+// moves to its new status with a status event. A message whose lease was lost is left alone.
+const RECORD = `
+  with v as (
+    select * from unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                         $7::text[], $8::text[])
+      as t(id, status, run_at, provider_message_id, error_code, error_message, error_class)
+  ), upd as (
+    update smsq.messages m
+    set status = v.status,
+        run_at = coalesce(v.run_at, m.run_at),
+        provider_message_id = coalesce(v.provider_message_id, m.provider_message_id),
+        last_error_code = case when v.error_code is null and v.error_message is null
+                          then m.last_error_code else v.error_code end,
+        last_error_message = case when v.error_code is null and v.error_message is null
+                             then m.last_error_message else v.error_message end,
+        last_error_class = case when v.error_code is null and v.error_message is null
+                           then m.last_error_class else v.error_class end,
+        sent_at = case when v.status in ('sent', 'delivered', 'undelivered') then now()
+                  else m.sent_at end,
+        completed_at = case when v.status = any($9::text[]) then now() else null end,
+        lease_owner = null, lease_expires_at = null, updated_at = now()
+    from v
+    where m.id = v.id and m.status = 'sending' and m.lease_owner = $1
+    returning m.id, m.status, v.error_code, v.error_class
+  ), att as (
+    insert into smsq.attempts (message_id, attempt, provider, account, worker_id, outcome,
+                               provider_message_id, provider_status, http_status, error_code,
+                               error_message, error_class, started_at, finished_at, latency_ms)
+    select a.id, a.n, a.provider, a.account, $1, a.outcome, a.pid, a.pstatus, a.http,
+           a.code, a.msg, a.class, a.started, a.finished,
+           (extract(epoch from a.finished - a.started) * 1000)::int
+    from unnest($10::text[], $11::int[], $12::text[], $13::text[], $14::text[], $15::text[],
+                $16::text[], $17::int[], $18::text[], $19::text[], $20::text[],
+                $21::timestamptz[], $22::timestamptz[])
+      as a(id, n, provider, account, outcome, pid, pstatus, http, code, msg, class, started,
+           finished)
+  ), ev as (
+    insert into smsq.message_events (message_id, type, from_status, to_status, source, detail)
+    select id, 'status', 'sending', status, 'dispatcher',
+           case when error_code is null then null
+                else jsonb_build_object('errorCode', error_code, 'errorClass', error_class) end
+    from upd
+  )
+  select id from upd`;
+
+/** Records outcomes; returns the ids whose lease this worker no longer held (left unchanged). */
+export async function recordOutcomes(
+  db: Db,
+  workerId: string,
+  outcomes: readonly Outcome[],
+): Promise<string[]> {
+  if (outcomes.length === 0) return [];
+  for (const o of outcomes) {
+    if (!canTransition("sending", o.status)) {
+      throw new Error(`dispatcher produced an illegal move sending → ${o.status}`);
+    }
+    switch (o.status) {
+      case "queued":
+        if (!o.runAt) throw new Error("a queued outcome needs runAt");
+        break;
+      case "sent":
+      case "delivered":
+      case "undelivered":
+      case "failed":
+      case "expired":
+      case "suppressed":
+        break;
+      default:
+        assertNever(o.status);
+    }
+  }
+  const calls = outcomes.filter((o) => o.attempt !== undefined);
+  const a = (f: (o: Outcome & { attempt: NonNullable<Outcome["attempt"]> }) => unknown) =>
+    calls.map((o) => f(o as Outcome & { attempt: NonNullable<Outcome["attempt"]> }));
+  const rows = await db.query<{ id: string }>(RECORD, [
+    workerId,
+    outcomes.map((o) => o.messageId),
+    outcomes.map((o) => o.status),
+    outcomes.map((o) => o.runAt?.toISOString() ?? null),
+    outcomes.map((o) => o.providerMessageId ?? null),
+    outcomes.map((o) => o.error?.code ?? null),
+    outcomes.map((o) => o.error?.message ?? null),
+    outcomes.map((o) => o.error?.class ?? null),
+    TERMINAL_STATUSES,
+    a((o) => o.messageId),
+    a((o) => o.attempt.number),
+    a((o) => o.attempt.provider),
+    a((o) => o.attempt.account),
+    a((o) => o.attempt.outcome),
+    a((o) => o.providerMessageId ?? null),
+    a((o) => o.attempt.providerStatus),
+    a((o) => o.attempt.httpStatus),
+    a((o) => (o.attempt.outcome === "failed" ? (o.error?.code ?? null) : null)),
+    a((o) => (o.attempt.outcome === "failed" ? (o.error?.message ?? null) : null)),
+    a((o) => (o.attempt.outcome === "failed" ? (o.error?.class ?? null) : null)),
+    a((o) => o.attempt.startedAt.toISOString()),
+    a((o) => o.attempt.finishedAt.toISOString()),
+  ]);
+  const kept = new Set(rows.map((r) => r.id));
+  return outcomes.map((o) => o.messageId).filter((id) => !kept.has(id));
+}
+
+/** Moves scheduled messages whose time has come into the queue; returns how many. */
+export async function promoteScheduled(db: Db, limit: number): Promise<number> {
+  const rows = await db.query(
+    `with due as (
+       select id from smsq.messages
+       where status = 'scheduled' and run_at <= now()
+       order by run_at limit $1
+       for update skip locked
+     ), upd as (
+       update smsq.messages m set status = 'queued', updated_at = now()
+       from due where m.id = due.id
+       returning m.id
+     )
+     insert into smsq.message_events (message_id, type, from_status, to_status, source)
+     select id, 'status', 'scheduled', 'queued', 'dispatcher' from upd
+     returning message_id`,
+    [limit],
+  );
+  return rows.length;
+}
+
+/** Ends waiting messages whose validity ran out as `expired`; returns how many. */
+export async function expireOverdue(db: Db, limit: number): Promise<number> {
+  // The status list matches the partial index messages_validity_idx's predicate.
+  const rows = await db.query(
+    `with due as (
+       select id, status from smsq.messages
+       where status in ('scheduled', 'queued') and valid_until is not null
+         and valid_until <= now()
+       limit $1
+       for update skip locked
+     ), upd as (
+       update smsq.messages m
+       set status = 'expired', completed_at = now(), updated_at = now(),
+           last_error_code = coalesce(m.last_error_code, 'expired'),
+           last_error_message = coalesce(m.last_error_message,
+             'its validity ran out before it could be sent')
+       from due where m.id = due.id
+       returning m.id, due.status as prev
+     )
+     insert into smsq.message_events (message_id, type, from_status, to_status, source)
+     select id, 'status', prev, 'expired', 'dispatcher' from upd
+     returning message_id`,
+    [limit],
+  );
+  return rows.length;
+}
+
+/**
+ * Takes back messages whose worker died mid-call (lease ran out while `sending`): each gets an
+ * `abandoned` attempt row, since the call may or may not have reached the provider, and goes
+ * back to the queue, or ends `failed` when it has used its attempts.
+ */
+export async function reapExpiredLeases(
+  db: Db,
+  limit: number,
+  maxAttempts: number,
+): Promise<number> {
+  const rows = await db.query(
+    `with dead as (
+       select id, lease_owner, lease_expires_at from smsq.messages
+       where status = 'sending' and lease_expires_at < now()
+       limit $1
+       for update skip locked
+     ), upd as (
+       update smsq.messages m
+       set status = case when m.attempts >= $2 then 'failed' else 'queued' end,
+           run_at = now(), lease_owner = null, lease_expires_at = null, updated_at = now(),
+           completed_at = case when m.attempts >= $2 then now() else null end,
+           last_error_code = 'lease_expired',
+           last_error_message = 'the worker sending it stopped before recording the outcome',
+           last_error_class = 'ambiguous'
+       from dead where m.id = dead.id
+       returning m.id, m.attempts, m.status, m.provider, m.account, dead.lease_owner,
+                 dead.lease_expires_at
+     ), att as (
+       insert into smsq.attempts (message_id, attempt, provider, account, worker_id, outcome,
+                                  error_code, error_message, error_class, started_at,
+                                  finished_at)
+       select id, attempts, coalesce(provider, 'unknown'), coalesce(account, 'unknown'),
+              lease_owner, 'abandoned', 'lease_expired',
+              'the worker stopped before recording the outcome', 'ambiguous',
+              lease_expires_at, now()
+       from upd
+     )
+     insert into smsq.message_events (message_id, type, from_status, to_status, source, detail)
+     select id, 'lease_expired', 'sending', status, 'dispatcher',
+            jsonb_build_object('worker', lease_owner)
+     from upd
+     returning message_id`,
+    [limit, maxAttempts],
+  );
+  return rows.length;
+}

@@ -48,6 +48,8 @@ export interface DispatcherDeps {
 
 /** Counters for tests, the status line and (later) metrics. */
 export interface DispatcherStats {
+  /** Claim rounds run (each after housekeeping). */
+  rounds: number;
   claimed: number;
   accepted: number;
   failed: number;
@@ -59,6 +61,7 @@ export interface DispatcherStats {
 
 export class Dispatcher {
   readonly stats: DispatcherStats = {
+    rounds: 0,
     claimed: 0,
     accepted: 0,
     failed: 0,
@@ -127,6 +130,7 @@ export class Dispatcher {
           provider: this.deps.provider.name,
           account: this.deps.provider.account,
         });
+        this.stats.rounds += 1;
         if (this.outage) log.info("store reachable again; dispatching resumed");
         this.outage = false;
         failures = 0;

@@ -56,7 +56,14 @@ export async function applyReceipts(db: Db, receipts: readonly Receipt[]): Promi
     const initial = new Map(found.map((m) => [m.id, m.status]));
     const current = new Map(initial);
     const events: { id: string; r: Receipt; from: MessageStatus; moves: boolean }[] = [];
+    const keys = new Set<string>();
     for (const r of receipts) {
+      // The same receipt twice in one batch: the second is a duplicate of the first.
+      if (keys.has(r.dedupeKey)) {
+        result.duplicates += 1;
+        continue;
+      }
+      keys.add(r.dedupeKey);
       const m = byPid.get(`${r.provider}\u0000${r.providerMessageId}`);
       if (!m) {
         result.unmatched.push(r);

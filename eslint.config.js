@@ -20,7 +20,16 @@ export default tseslint.config(
   {
     files: ["public/**/*.js"],
     languageOptions: {
-      globals: { document: "readonly", window: "readonly", fetch: "readonly", localStorage: "readonly", setTimeout: "readonly", setInterval: "readonly", URLSearchParams: "readonly" },
+      globals: {
+        Node: "readonly",
+        document: "readonly",
+        window: "readonly",
+        fetch: "readonly",
+        localStorage: "readonly",
+        setTimeout: "readonly",
+        setInterval: "readonly",
+        URLSearchParams: "readonly",
+      },
     },
   },
   {

@@ -13,14 +13,18 @@ async function api(path, init = {}) {
     throw new Error("an API key is needed");
   }
   const data = await res.json();
-  if (!res.ok) throw new Error(data.error ? `${data.error.code}: ${data.error.message}` : res.statusText);
+  if (!res.ok) {
+    throw new Error(data.error ? `${data.error.code}: ${data.error.message}` : res.statusText);
+  }
   return data;
 }
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  for (const c of children) {
+    e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  }
   return e;
 }
 
@@ -65,14 +69,23 @@ async function show(id) {
   try {
     const m = await api(`/v1/messages/${encodeURIComponent(id)}`);
     const items = [
-      ...m.events.map((e) => ({ at: e.at, text: `${e.type}: ${e.fromStatus ?? ""} → ${e.toStatus ?? ""} (${e.source})` })),
+      ...m.events.map((e) => ({
+        at: e.at,
+        text: `${e.type}: ${e.fromStatus ?? ""} → ${e.toStatus ?? ""} (${e.source})`,
+      })),
       ...m.attempts.map((a) => ({
         at: a.finishedAt,
         text: `attempt ${a.attempt} via ${a.provider}/${a.account}: ${a.outcome}${a.errorCode ? ` ${a.errorCode} [${a.errorClass}]` : ""}${a.latencyMs != null ? ` in ${a.latencyMs} ms` : ""}`,
       })),
     ].sort((a, b) => a.at.localeCompare(b.at));
     $("detail").replaceChildren(
-      el("p", {}, el("b", {}, m.id), ` to ${m.to}: `, el("span", { class: `status-${m.status}` }, m.status)),
+      el(
+        "p",
+        {},
+        el("b", {}, m.id),
+        ` to ${m.to}: `,
+        el("span", { class: `status-${m.status}` }, m.status),
+      ),
       el("ul", { id: "timeline" }, ...items.map((i) => el("li", {}, `${time(i.at)} ${i.text}`))),
     );
   } catch (e) {
@@ -88,7 +101,9 @@ $("search-form").addEventListener("submit", async (e) => {
   try {
     const page = await api(`/v1/messages?to=${encodeURIComponent(q)}&limit=25`);
     const table = el("table", {}, el("tbody", {}, ...page.data.map(row)));
-    $("detail").replaceChildren(page.data.length ? table : el("p", {}, "No messages to that number."));
+    $("detail").replaceChildren(
+      page.data.length ? table : el("p", {}, "No messages to that number."),
+    );
   } catch (err) {
     $("detail").replaceChildren(el("p", { class: "error" }, err.message));
   }
@@ -99,7 +114,11 @@ $("send-form").addEventListener("submit", async (e) => {
   try {
     const m = await api("/v1/messages", {
       method: "POST",
-      body: JSON.stringify({ to: $("send-to").value, body: $("send-body").value, priority: $("send-priority").value }),
+      body: JSON.stringify({
+        to: $("send-to").value,
+        body: $("send-body").value,
+        priority: $("send-priority").value,
+      }),
     });
     $("send-result").textContent = `${m.id}: ${m.status}`;
     refresh();

@@ -20,7 +20,10 @@ for (const f of files) {
   const deps = [...src.matchAll(/from\s+"(\.{1,2}\/[^"]+)"/g)].map((m) =>
     resolve(dirname(f), m[1]).replace(/\.js$/, ".ts"),
   );
-  graph.set(f, deps.filter((d) => graph.has(d) || files.includes(d)));
+  graph.set(
+    f,
+    deps.filter((d) => graph.has(d) || files.includes(d)),
+  );
 }
 
 const state = new Map();
@@ -36,7 +39,9 @@ const visit = (f, stack) => {
 for (const f of files) if (!state.has(f)) visit(f, [f]);
 
 if (cycles.length > 0) {
-  for (const c of cycles) console.error("import cycle: " + c.map((p) => relative(root, p)).join(" → "));
+  for (const c of cycles) {
+    console.error("import cycle: " + c.map((p) => relative(root, p)).join(" → "));
+  }
   process.exit(1);
 }
 console.log(`no import cycles in ${files.length} files`);

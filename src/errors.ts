@@ -17,7 +17,6 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "unauthorized"
   | "not_found"
-  | "conflict"
   | "idempotency_conflict"
   | "invalid_state"
   | "store_unavailable"
@@ -39,7 +38,6 @@ const STATUS: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   unauthorized: 401,
   not_found: 404,
-  conflict: 409,
   idempotency_conflict: 409,
   invalid_state: 409,
   store_unavailable: 503,
@@ -76,7 +74,9 @@ export class SmsqError extends Error {
 
 /** True for an SmsqError, even one from another copy of the package. */
 export function isSmsqError(e: unknown): e is SmsqError {
-  return typeof e === "object" && e !== null && (e as { isSmsqError?: unknown }).isSmsqError === true;
+  return (
+    typeof e === "object" && e !== null && (e as { isSmsqError?: unknown }).isSmsqError === true
+  );
 }
 
 /** Exhaustiveness guard for `switch` statements. */

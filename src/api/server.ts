@@ -1,6 +1,11 @@
 /** The HTTP server: /v1 API, health checks, OpenAPI document and the web page. */
 import swagger from "@fastify/swagger";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+} from "fastify";
 import { SmsqError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ValidationSettings } from "../messages/validate.js";
@@ -40,6 +45,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Request ids in responses help support; they are random, not derived from input.
     requestIdHeader: false,
     return503OnClosing: true,
+    // Errors the router answers before any hook (bad %-escapes, over-long path parameters)
+    // get the API's error body too, not Fastify's own shape.
+    frameworkErrors: (e, _req, reply) => {
+      const err =
+        e.code === "FST_ERR_MAX_PARAM_LENGTH"
+          ? new SmsqError("not_found", "no such resource: a path parameter is too long", "url")
+          : new SmsqError("invalid_request", "the request URL is not valid", "url");
+      void (reply as FastifyReply).status(err.status).send(err.toBody());
+    },
   });
   // Validate with our Ajv (no coercion, no removal of unknown fields); serialise with plain
   // JSON.stringify, so response schemas document the API without filtering what it returns.
@@ -57,6 +71,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
     if (body === "" || body === undefined) return done(null, undefined);
     parseJson(req, body as string, done);
+  });
+  // Fastify parses text/plain by default, which would hand a string to the JSON schemas (400):
+  // the API takes JSON only (415). An empty text/plain body is still "no body".
+  app.addContentTypeParser("text/plain", { parseAs: "string" }, (_req, body, done) => {
+    if (body === "" || body === undefined) return done(null, undefined);
+    done(
+      new SmsqError(
+        "unsupported_media_type",
+        "send the request body as application/json",
+        "Content-Type",
+      ),
+    );
   });
 
   await app.register(swagger, {
@@ -76,7 +102,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const keys = new ApiKeys(deps.apiKeys);
   app.decorateRequest("apiKeyId", "");
   app.addHook("onRequest", async (req) => {
-    if (req.url.startsWith("/v1/")) req.apiKeyId = keys.authenticate(req.headers.authorization);
+    // Check the matched route too: the router decodes %-escapes, so "/%761/messages" is
+    // routed to /v1/messages although the raw URL does not start with "/v1/".
+    const route = req.routeOptions.url ?? "";
+    if (req.url.startsWith("/v1/") || route.startsWith("/v1/")) {
+      req.apiKeyId = keys.authenticate(req.headers.authorization);
+    }
   });
 
   app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));

@@ -20,9 +20,15 @@ ajv.addKeyword("example");
 function fieldName(path: string, prefix: string): string {
   const parts = path.split("/").filter((p) => p.length > 0);
   let out = prefix;
-  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out && !out.endsWith(".") ? `.${p}` : p;
-  return out;
+  for (const p of parts) {
+    out += /^\d+$/.test(p) ? `[${p}]` : out && !out.endsWith(".") ? `.${p}` : p;
+  }
+  // An error on the item itself (empty path) names the item, not "messages[2].".
+  return out.endsWith(".") ? out.slice(0, -1) : out;
 }
+
+/** True when `field` is the input field `name`, at the top or in a batch item. */
+const isField = (field: string, name: string) => field === name || field.endsWith(`.${name}`);
 
 /** The SmsqError for the first schema error. `prefix` names the enclosing item ("messages[2]."). */
 export function schemaError(err: ErrorObject, prefix = "", where = "body"): SmsqError {
@@ -49,7 +55,8 @@ export function schemaError(err: ErrorObject, prefix = "", where = "body"): Smsq
       message = `${field} must be ${(err.params as { type: string }).type}`;
       break;
     case "maxLength":
-      if (field.endsWith("body")) code = "body_too_long";
+      if (isField(field, "body")) code = "body_too_long";
+      if (isField(field, "to") || isField(field, "from")) code = "invalid_phone";
       message = `${field} must be at most ${(err.params as { limit: number }).limit} characters`;
       break;
     case "minLength":
@@ -64,7 +71,8 @@ export function schemaError(err: ErrorObject, prefix = "", where = "body"): Smsq
     default:
       message = `${field} ${err.message ?? "is invalid"}`;
   }
-  if (field.endsWith("priority")) {
+  // Only the priority field itself: an unknown field such as "xpriority" stays unknown_field.
+  if (code !== "unknown_field" && isField(field, "priority")) {
     code = "invalid_priority";
     message = `${field} must be one of high, normal, low`;
   }

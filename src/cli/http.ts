@@ -45,7 +45,9 @@ export async function call(
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
-    throw new Error(`cannot reach smsq at ${t.url} (${(e as Error).cause ?? (e as Error).message}); is it running?`);
+    throw new Error(
+      `cannot reach smsq at ${t.url} (${(e as Error).cause ?? (e as Error).message}); is it running?`,
+    );
   }
   const text = await res.text();
   let data: unknown = text;

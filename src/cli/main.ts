@@ -52,7 +52,9 @@ async function run(mode: "serve" | "worker", c: Config, api: boolean, worker: bo
   if (!worker) parts.push("no worker");
   if (running.url) {
     if (c.apiKeys.length === 0) {
-      parts.push("no API key configured, so listening on 127.0.0.1 only (set SMSQ_API_KEYS to open it)");
+      parts.push(
+        "no API key configured, so listening on 127.0.0.1 only (set SMSQ_API_KEYS to open it)",
+      );
     }
     out(`smsq ${VERSION} listening on ${running.url} (${parts.join("; ")})`);
   } else {
@@ -87,12 +89,22 @@ function printMessage(m: Message | MessageDetail, json: boolean) {
     return;
   }
   out(`${m.id}  ${m.status}${m.retrying ? " (waiting to retry)" : ""}`);
-  out(`  to ${m.to}${m.from ? ` from ${m.from}` : ""}, ${m.segments} ${m.encoding} segment(s), priority ${m.priority}`);
-  out(`  created ${m.createdAt}, attempts ${m.attemptCount}${m.nextAttemptAt ? `, next ${m.nextAttemptAt}` : ""}`);
-  if (m.lastError) out(`  last error: ${m.lastError.code ?? ""} ${m.lastError.message ?? ""} [${m.lastError.class ?? ""}]`);
+  out(
+    `  to ${m.to}${m.from ? ` from ${m.from}` : ""}, ${m.segments} ${m.encoding} segment(s), priority ${m.priority}`,
+  );
+  out(
+    `  created ${m.createdAt}, attempts ${m.attemptCount}${m.nextAttemptAt ? `, next ${m.nextAttemptAt}` : ""}`,
+  );
+  if (m.lastError) {
+    out(
+      `  last error: ${m.lastError.code ?? ""} ${m.lastError.message ?? ""} [${m.lastError.class ?? ""}]`,
+    );
+  }
   if ("events" in m) {
     for (const a of m.attempts) {
-      out(`  attempt ${a.attempt} ${a.finishedAt} ${a.provider}/${a.account} ${a.outcome}${a.errorCode ? ` ${a.errorCode}` : ""}`);
+      out(
+        `  attempt ${a.attempt} ${a.finishedAt} ${a.provider}/${a.account} ${a.outcome}${a.errorCode ? ` ${a.errorCode}` : ""}`,
+      );
     }
     for (const e of m.events) {
       out(`  event ${e.at} ${e.type} ${e.fromStatus ?? ""} → ${e.toStatus ?? ""} (${e.source})`);
@@ -103,10 +115,13 @@ function printMessage(m: Message | MessageDetail, json: boolean) {
 const program = new Command();
 program
   .name("smsq")
-  .description("Outbound SMS delivery engine: a durable queue in PostgreSQL, rate-limit-aware dispatch, retries and receipts.")
+  .description(
+    "Outbound SMS delivery engine: a durable queue in PostgreSQL, rate-limit-aware dispatch, retries and receipts.",
+  )
   .version(VERSION);
 
-const configOption = () => new Option("-c, --config <file>", "JSON config file (environment variables win)");
+const configOption = () =>
+  new Option("-c, --config <file>", "JSON config file (environment variables win)");
 
 program
   .command("serve")
@@ -164,7 +179,10 @@ program
     const headers: Record<string, string> = {};
     if (typeof o.idempotencyKey === "string") headers["idempotency-key"] = o.idempotencyKey;
     try {
-      const t = target({ url: o.url as string | undefined, apiKey: o.apiKey as string | undefined });
+      const t = target({
+        url: o.url as string | undefined,
+        apiKey: o.apiKey as string | undefined,
+      });
       const res = await call(t, "POST", "/v1/messages", body, headers);
       printMessage(res.data as Message, Boolean(o.json));
     } catch (e) {

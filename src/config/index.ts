@@ -65,17 +65,18 @@ export function loadConfig(
       raw = Array.isArray(fileRaw) ? fileRaw.join(",") : String(fileRaw);
     }
     if (raw === undefined) {
-      out[name] = s.default;
+      // A copy, frozen: a caller must not be able to change the defaults of later loads.
+      out[name] = Array.isArray(s.default) ? Object.freeze([...s.default]) : s.default;
       continue;
     }
     const v = s.parse(raw);
     if (typeof v === "object" && v !== null && "error" in v) {
       problems.push(`${label}: ${(v as { error: string }).error}`);
     } else {
-      out[name] = v;
+      out[name] = Array.isArray(v) ? Object.freeze(v) : v;
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  out.source = { file };
+  out.source = Object.freeze({ file });
   return Object.freeze(out) as Config;
 }

@@ -49,11 +49,15 @@ const apiKeys: Parse<string[]> = (raw) => {
 
 const region: Parse<string> = (raw) => {
   const r = raw.trim().toUpperCase();
-  return isKnownRegion(r) ? r : { error: `must be an ISO 3166 region code such as US or GB (got "${raw}")` };
+  return isKnownRegion(r)
+    ? r
+    : { error: `must be an ISO 3166 region code such as US or GB (got "${raw}")` };
 };
 
 const host: Parse<string> = (raw) =>
-  /^[A-Za-z0-9.:[\]-]+$/.test(raw) ? raw : { error: `is not a host name or address (got "${raw}")` };
+  /^[A-Za-z0-9.:[\]-]+$/.test(raw)
+    ? raw
+    : { error: `is not a host name or address (got "${raw}")` };
 
 export interface SettingSpec<T> {
   env: string;
@@ -67,7 +71,13 @@ const spec = <T>(s: SettingSpec<T>) => s;
 
 /** The settings table. Order is the order problems are reported in. */
 export const SETTINGS = {
-  port: spec({ env: "SMSQ_PORT", key: "port", parse: int(0, 65535), default: 8080, doc: "HTTP port." }),
+  port: spec({
+    env: "SMSQ_PORT",
+    key: "port",
+    parse: int(0, 65535),
+    default: 8080,
+    doc: "HTTP port.",
+  }),
   host: spec<string | null>({
     env: "SMSQ_HOST",
     key: "host",

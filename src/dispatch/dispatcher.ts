@@ -146,7 +146,9 @@ export class Dispatcher {
         } else {
           log.error({ err: e }, "dispatch loop error");
         }
-        await this.wakeup.wait(fullJitter(failures, { baseMs: 250, capMs: 10_000 }, this.random) + 50);
+        await this.wakeup.wait(
+          fullJitter(failures, { baseMs: 250, capMs: 10_000 }, this.random) + 50,
+        );
       }
     }
   }
@@ -187,7 +189,11 @@ export class Dispatcher {
       return {
         messageId: m.id,
         status: "suppressed",
-        error: { code: "suppressed", message: "the recipient is on the suppression list", class: "recipient_permanent" },
+        error: {
+          code: "suppressed",
+          message: "the recipient is on the suppression list",
+          class: "recipient_permanent",
+        },
       };
     }
     const msg: OutboundMessage = {
@@ -229,14 +235,26 @@ export class Dispatcher {
     };
     if (result.ok) {
       this.stats.accepted += 1;
-      return { messageId: m.id, status: "sent", providerMessageId: result.providerMessageId, attempt };
+      return {
+        messageId: m.id,
+        status: "sent",
+        providerMessageId: result.providerMessageId,
+        attempt,
+      };
     }
     const error = {
       code: result.code,
       message: result.message,
       class: result.ambiguous ? "ambiguous" : result.retryable ? "transient" : "permanent",
     };
-    const decision = decideRetry(result, m.attempts, m.valid_until, finishedAt, settings.retry, this.random);
+    const decision = decideRetry(
+      result,
+      m.attempts,
+      m.valid_until,
+      finishedAt,
+      settings.retry,
+      this.random,
+    );
     switch (decision.action) {
       case "retry":
         this.stats.retried += 1;
@@ -258,7 +276,10 @@ export class Dispatcher {
         const lost = await recordOutcomes(db, workerId, outcomes);
         if (lost.length > 0) {
           this.stats.leaseLost += lost.length;
-          log.warn({ messages: lost }, "lease lost before recording; outcome kept in attempts only");
+          log.warn(
+            { messages: lost },
+            "lease lost before recording; outcome kept in attempts only",
+          );
         }
         return;
       } catch (e) {
@@ -270,7 +291,9 @@ export class Dispatcher {
           log.error({ messages: outcomes.map((o) => o.messageId) }, "gave up recording outcomes");
           return;
         }
-        await new Promise((r) => setTimeout(r, fullJitter(n, { baseMs: 200, capMs: 5000 }, this.random) + 50));
+        await new Promise((r) =>
+          setTimeout(r, fullJitter(n, { baseMs: 200, capMs: 5000 }, this.random) + 50),
+        );
       }
     }
   }

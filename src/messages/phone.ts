@@ -1,4 +1,8 @@
-import { parsePhoneNumberFromString, isSupportedCountry, type CountryCode } from "libphonenumber-js/max";
+import {
+  parsePhoneNumberFromString,
+  isSupportedCountry,
+  type CountryCode,
+} from "libphonenumber-js/max";
 
 /** Normalises a phone number to E.164, or returns null when it is not a valid number. */
 export function toE164(input: string, defaultRegion: string): string | null {

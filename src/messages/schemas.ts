@@ -39,7 +39,11 @@ export const BatchItemInput = Type.Object(
   {
     ...messageInputProps,
     idempotencyKey: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 255, description: "Like the Idempotency-Key header." }),
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: "Like the Idempotency-Key header.",
+      }),
     ),
   },
   { additionalProperties: false },

@@ -69,6 +69,24 @@ export function parseTime(value: string, field: string): Date {
   return new Date(ms);
 }
 
+/**
+ * True when `s` holds a NUL or an unpaired UTF-16 surrogate: valid in a JS string, but
+ * PostgreSQL refuses them in jsonb (and text silently turns a lone surrogate into U+FFFD).
+ */
+export function hasUnstorableChars(s: string): boolean {
+  return s.includes("\u0000") || /\p{Cs}/u.test(s);
+}
+
+/** True when a string or object key anywhere in `v` holds text PostgreSQL cannot store. */
+function hasUnstorableText(v: unknown): boolean {
+  if (typeof v === "string") return hasUnstorableChars(v);
+  if (Array.isArray(v)) return v.some(hasUnstorableText);
+  if (v !== null && typeof v === "object") {
+    return Object.entries(v).some(([k, x]) => hasUnstorableChars(k) || hasUnstorableText(x));
+  }
+  return false;
+}
+
 function checkFrom(from: string, region: string, field: string): string {
   const trimmed = from.trim();
   if (SHORT_CODE.test(trimmed) || ALPHANUMERIC_SENDER.test(trimmed)) return trimmed;
@@ -105,8 +123,12 @@ export function validateMessage(
   if (input.body.trim().length === 0) {
     throw new SmsqError("invalid_body", "body must not be empty", f("body"));
   }
-  if (input.body.includes("\u0000")) {
-    throw new SmsqError("invalid_body", "body must not contain NUL characters", f("body"));
+  if (hasUnstorableChars(input.body)) {
+    throw new SmsqError(
+      "invalid_body",
+      "body must not contain NUL characters or unpaired surrogates",
+      f("body"),
+    );
   }
   const seg = countSegments(input.body);
   if (seg.segments > settings.maxSegments) {
@@ -124,11 +146,7 @@ export function validateMessage(
   const validUntil =
     input.validUntil === undefined ? null : parseTime(input.validUntil, f("validUntil"));
   if (sendAt && sendAt.getTime() - now.getTime() > MAX_SCHEDULE_AHEAD_MS) {
-    throw new SmsqError(
-      "invalid_schedule",
-      "sendAt must be at most 366 days ahead",
-      f("sendAt"),
-    );
+    throw new SmsqError("invalid_schedule", "sendAt must be at most 366 days ahead", f("sendAt"));
   }
   if (validUntil) {
     if (validUntil.getTime() <= now.getTime()) {
@@ -141,11 +159,25 @@ export function validateMessage(
 
   let metadata: Record<string, unknown> | null = null;
   if (input.metadata !== undefined) {
-    const size = Buffer.byteLength(JSON.stringify(input.metadata), "utf8");
+    let json: string;
+    try {
+      json = JSON.stringify(input.metadata);
+    } catch {
+      // A body can nest far deeper than JSON.stringify recurses (RangeError): refuse it.
+      throw new SmsqError("invalid_metadata", "metadata is nested too deeply", f("metadata"));
+    }
+    const size = Buffer.byteLength(json, "utf8");
     if (size > MAX_METADATA_BYTES) {
       throw new SmsqError(
         "invalid_metadata",
         `metadata is ${size} bytes as JSON; the maximum is ${MAX_METADATA_BYTES}`,
+        f("metadata"),
+      );
+    }
+    if (hasUnstorableText(input.metadata)) {
+      throw new SmsqError(
+        "invalid_metadata",
+        "metadata must not contain NUL characters or unpaired surrogates",
         f("metadata"),
       );
     }

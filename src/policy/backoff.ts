@@ -9,7 +9,11 @@ export interface BackoffOptions {
 }
 
 /** The delay before retry number `n` (1-based); `random` returns [0, 1). */
-export function fullJitter(n: number, o: BackoffOptions, random: () => number = Math.random): number {
+export function fullJitter(
+  n: number,
+  o: BackoffOptions,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(o.capMs, o.baseMs * 2 ** Math.max(0, n - 1));
   return Math.floor(random() * ceiling);
 }

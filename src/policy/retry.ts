@@ -11,9 +11,7 @@ export interface RetrySettings extends BackoffOptions {
 }
 
 export type RetryDecision =
-  | { action: "retry"; runAt: Date }
-  | { action: "fail" }
-  | { action: "expire" };
+  { action: "retry"; runAt: Date } | { action: "fail" } | { action: "expire" };
 
 export interface FailedCall {
   retryable: boolean;

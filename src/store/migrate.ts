@@ -41,7 +41,10 @@ const LEDGER = `
   )`;
 
 /** Applies every pending migration; returns the names applied. Refuses a newer database. */
-export async function migrate(db: Db, migrations: Migration[] = loadMigrations()): Promise<string[]> {
+export async function migrate(
+  db: Db,
+  migrations: Migration[] = loadMigrations(),
+): Promise<string[]> {
   const latest = migrations.at(-1)?.id ?? 0;
   const applied: string[] = [];
   for (const m of migrations) {

@@ -11,7 +11,11 @@ export interface StoreConfig {
 }
 
 /** Opens the store and applies pending migrations. */
-export async function openStore(c: StoreConfig, log: Logger, opts: { migrate?: boolean } = {}): Promise<Db> {
+export async function openStore(
+  c: StoreConfig,
+  log: Logger,
+  opts: { migrate?: boolean } = {},
+): Promise<Db> {
   const db = c.databaseUrl
     ? await openPostgres(c.databaseUrl, {
         onError: (err) => log.warn({ err: err.message }, "idle database connection lost"),

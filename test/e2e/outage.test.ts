@@ -38,7 +38,11 @@ describe.skipIf(!TEST_DATABASE_URL)("a PostgreSQL outage", () => {
   });
 
   it("gets 503 from the API, stores nothing, and recovers by itself", async () => {
-    const config = loadConfig({ SMSQ_DATABASE_URL: proxiedUrl, SMSQ_PORT: "0", SMSQ_POLL_INTERVAL_MS: "20" });
+    const config = loadConfig({
+      SMSQ_DATABASE_URL: proxiedUrl,
+      SMSQ_PORT: "0",
+      SMSQ_POLL_INTERVAL_MS: "20",
+    });
     const running: Running = await start(config, { api: true, worker: true, log: silentLog });
     try {
       const post = (to: string) =>
@@ -65,9 +69,10 @@ describe.skipIf(!TEST_DATABASE_URL)("a PostgreSQL outage", () => {
         return r.status === 202 ? r : undefined;
       }, 20_000);
       const { id } = (await after.json()) as { id: string };
-      await waitFor(async () =>
-        (await getMessage(direct, id))?.status === "delivered" ? true : undefined,
-      20_000);
+      await waitFor(
+        async () => ((await getMessage(direct, id))?.status === "delivered" ? true : undefined),
+        20_000,
+      );
       const rows = await direct.query<{ to_number: string; status: string }>(
         "select to_number, status from smsq.messages order by to_number",
       );
@@ -123,7 +128,9 @@ describe.skipIf(!TEST_DATABASE_URL)("a PostgreSQL outage", () => {
         );
         return rows[0]?.n === 5 ? true : undefined;
       }, 20_000);
-      const attempts = await direct.query<{ n: number }>("select count(*)::int as n from smsq.attempts");
+      const attempts = await direct.query<{ n: number }>(
+        "select count(*)::int as n from smsq.attempts",
+      );
       expect(attempts[0]?.n).toBe(5);
       expect(p.calls).toHaveLength(5);
     } finally {

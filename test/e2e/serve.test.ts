@@ -56,7 +56,11 @@ describe("smsq serve on the embedded store", () => {
   });
 
   it("refuses to start with a bad setting, naming it on one line", async () => {
-    const p = spawnSmsq(["serve"], { SMSQ_DATA_DIR: dir, SMSQ_PORT: "http", SMSQ_DEFAULT_REGION: "ZZ" });
+    const p = spawnSmsq(["serve"], {
+      SMSQ_DATA_DIR: dir,
+      SMSQ_PORT: "http",
+      SMSQ_DEFAULT_REGION: "ZZ",
+    });
     procs.push(p);
     expect(await p.exited).toBe(2);
     const lines = p.output().trim().split("\n");

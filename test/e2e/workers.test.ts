@@ -54,7 +54,9 @@ describe.skipIf(!TEST_DATABASE_URL)("several smsq worker processes on one Postgr
       "every message delivered",
     );
     const seconds = (Date.now() - started) / 1000;
-    console.log(`${MESSAGES} messages, ${WORKERS} workers: ${(MESSAGES / seconds).toFixed(0)} msg/s end to end`);
+    console.log(
+      `${MESSAGES} messages, ${WORKERS} workers: ${(MESSAGES / seconds).toFixed(0)} msg/s end to end`,
+    );
 
     // Graceful stop: every worker exits 0 after SIGTERM.
     const codes = await Promise.all(workers.map((w) => w.stop("SIGTERM")));

@@ -3,7 +3,12 @@
  * and answer as told. (Tests of real adapters go through the provider simulator instead.)
  */
 import { randomBytes } from "node:crypto";
-import type { OutboundMessage, Provider, ReceiptSink, SendResult } from "../../src/providers/types.js";
+import type {
+  OutboundMessage,
+  Provider,
+  ReceiptSink,
+  SendResult,
+} from "../../src/providers/types.js";
 
 export interface ScriptedProvider extends Provider {
   calls: OutboundMessage[];

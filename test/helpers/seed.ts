@@ -22,7 +22,11 @@ export async function seed(
     const subs = [];
     for (let i = start; i < Math.min(n, start + 1000); i++) {
       subs.push({
-        message: validateMessage({ to: phone(i), body: `test ${i}`, ...over }, SETTINGS, new Date()),
+        message: validateMessage(
+          { to: phone(i), body: `test ${i}`, ...over },
+          SETTINGS,
+          new Date(),
+        ),
       });
     }
     const res = await submitMessages(db, apiKeyId, subs);

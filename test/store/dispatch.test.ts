@@ -39,7 +39,11 @@ function accepted(id: string, n: number, pid: string): Outcome {
   };
 }
 
-const receipt = (pid: string, status: Receipt["status"], extra: Partial<Receipt> = {}): Receipt => ({
+const receipt = (
+  pid: string,
+  status: Receipt["status"],
+  extra: Partial<Receipt> = {},
+): Receipt => ({
   provider: "sandbox",
   providerMessageId: pid,
   status,
@@ -64,7 +68,12 @@ describe.each(ENGINES)("dispatcher store on %s", (engine) => {
     const low = await seed(store.db, 3, { priority: "low" });
     const high = await seed(store.db, 2, { priority: "high" });
     const got = await claimDue(store.db, claimOpts("w1", 4));
-    expect(got.map((m) => m.id).slice(0, 2).sort()).toEqual([...high].sort());
+    expect(
+      got
+        .map((m) => m.id)
+        .slice(0, 2)
+        .sort(),
+    ).toEqual([...high].sort());
     expect(got).toHaveLength(4);
     for (const m of got) {
       expect(m.status).toBe("sending");
@@ -82,7 +91,10 @@ describe.each(ENGINES)("dispatcher store on %s", (engine) => {
     const [later] = await seed(store.db, 1);
     const [stale] = await seed(store.db, 1);
     await seed(store.db, 1, { sendAt: new Date(Date.now() + 3600_000).toISOString() });
-    await store.db.query("update smsq.messages set run_at = now() + interval '1 hour' where id = $1", [later]);
+    await store.db.query(
+      "update smsq.messages set run_at = now() + interval '1 hour' where id = $1",
+      [later],
+    );
     await store.db.query(
       "update smsq.messages set valid_until = now() - interval '1 second' where id = $1",
       [stale],
@@ -127,7 +139,11 @@ describe.each(ENGINES)("dispatcher store on %s", (engine) => {
     expect(mb).toMatchObject({ status: "queued", retrying: true, attemptCount: 1 });
     expect(mb?.lastError).toEqual({ code: "503", message: "busy", class: "transient" });
     expect(new Date(mb?.nextAttemptAt as string).getTime()).toBe(retryAt.getTime());
-    expect(mb?.attempts[0]).toMatchObject({ outcome: "failed", httpStatus: 503, errorClass: "transient" });
+    expect(mb?.attempts[0]).toMatchObject({
+      outcome: "failed",
+      httpStatus: 503,
+      errorClass: "transient",
+    });
 
     // Another worker cannot record over a message it does not hold, but its call is audited.
     const [c] = await seed(store.db, 1);
@@ -148,9 +164,15 @@ describe.each(ENGINES)("dispatcher store on %s", (engine) => {
   it("applies receipts idempotently, in any order, never backwards", async () => {
     const [a, b] = await seed(store.db, 2);
     await claimDue(store.db, claimOpts("w", 10));
-    await recordOutcomes(store.db, "w", [accepted(a as string, 1, "P-a"), accepted(b as string, 1, "P-b")]);
+    await recordOutcomes(store.db, "w", [
+      accepted(a as string, 1, "P-a"),
+      accepted(b as string, 1, "P-b"),
+    ]);
 
-    const r1 = await applyReceipts(store.db, [receipt("P-a", "delivered"), receipt("P-a", "delivered")]);
+    const r1 = await applyReceipts(store.db, [
+      receipt("P-a", "delivered"),
+      receipt("P-a", "delivered"),
+    ]);
     expect(r1).toMatchObject({ applied: 1, duplicates: 1, ignored: 0 });
     const again = await applyReceipts(store.db, [receipt("P-a", "delivered")]);
     expect(again).toMatchObject({ applied: 0, duplicates: 1 });
@@ -178,7 +200,10 @@ describe.each(ENGINES)("dispatcher store on %s", (engine) => {
   it("promotes scheduled messages when their time comes", async () => {
     const [s] = await seed(store.db, 1, { sendAt: new Date(Date.now() + 3600_000).toISOString() });
     expect(await promoteScheduled(store.db, 10)).toBe(0);
-    await store.db.query("update smsq.messages set run_at = now() - interval '1 second' where id = $1", [s]);
+    await store.db.query(
+      "update smsq.messages set run_at = now() - interval '1 second' where id = $1",
+      [s],
+    );
     expect(await promoteScheduled(store.db, 10)).toBe(1);
     const m = await getMessage(store.db, s as string);
     expect(m?.status).toBe("queued");

@@ -1,6 +1,11 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { isSmsqError } from "../../src/errors.js";
-import { latestMigration, loadMigrations, migrate, schemaVersion } from "../../src/store/migrate.js";
+import {
+  latestMigration,
+  loadMigrations,
+  migrate,
+  schemaVersion,
+} from "../../src/store/migrate.js";
 import { openPglite } from "../../src/store/pglite.js";
 import { openPostgres } from "../../src/store/postgres.js";
 import { createDatabase, TEST_DATABASE_URL } from "../helpers/db.js";
@@ -26,7 +31,10 @@ describe("migrations on PGlite", () => {
     const db = await openPglite(null);
     try {
       const good = loadMigrations();
-      const bad = [...good, { id: 9000, name: "9000_broken", sql: "create table smsq.x (a int); select nope;" }];
+      const bad = [
+        ...good,
+        { id: 9000, name: "9000_broken", sql: "create table smsq.x (a int); select nope;" },
+      ];
       await expect(migrate(db, bad)).rejects.toThrow();
       expect(await schemaVersion(db)).toBe(latestMigration());
       const t = await db.query<{ t: string | null }>("select to_regclass('smsq.x')::text as t");
@@ -50,8 +58,14 @@ describe.skipIf(!TEST_DATABASE_URL)("migrations on PostgreSQL", () => {
     try {
       const applied = await Promise.all(dbs.map((db) => migrate(db)));
       const all = applied.flat();
-      expect(all.sort()).toEqual(loadMigrations().map((m) => m.name).sort());
-      const rows = await dbs[0]!.query<{ n: number }>("select count(*)::int as n from smsq.migrations");
+      expect(all.sort()).toEqual(
+        loadMigrations()
+          .map((m) => m.name)
+          .sort(),
+      );
+      const rows = await dbs[0]!.query<{ n: number }>(
+        "select count(*)::int as n from smsq.migrations",
+      );
       expect(rows[0]?.n).toBe(loadMigrations().length);
     } finally {
       await Promise.all(dbs.map((db) => db.close()));

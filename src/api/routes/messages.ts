@@ -15,7 +15,12 @@ import {
   MessageDetail,
   MessageInput,
 } from "../../messages/schemas.js";
-import { parseTime, validateMessage, type ValidationSettings } from "../../messages/validate.js";
+import {
+  hasUnstorableChars,
+  parseTime,
+  validateMessage,
+  type ValidationSettings,
+} from "../../messages/validate.js";
 import type { Db } from "../../store/db.js";
 import {
   cancelMessage,
@@ -120,6 +125,13 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
         try {
           const item = check(BatchItemInput, raw, prefix);
           const { idempotencyKey, ...input } = item;
+          if (idempotencyKey !== undefined && hasUnstorableChars(idempotencyKey)) {
+            throw new SmsqError(
+              "invalid_request",
+              "idempotencyKey must not contain NUL characters or unpaired surrogates",
+              `${prefix}idempotencyKey`,
+            );
+          }
           const message = validateMessage(input, deps.settings, t, prefix);
           const sub: Submission = { message };
           if (idempotencyKey !== undefined) {
@@ -219,7 +231,11 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
         statuses = [];
         for (const s of q.status.split(",").map((x) => x.trim())) {
           if (!isStatus(s)) {
-            throw new SmsqError("invalid_request", `status "${s}" is not a message status`, "status");
+            throw new SmsqError(
+              "invalid_request",
+              `status "${s}" is not a message status`,
+              "status",
+            );
           }
           statuses.push(s);
         }

@@ -10,7 +10,10 @@ import type { Config } from "./config/index.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { ReceiptBuffer } from "./dispatch/receipts.js";
 import { createLogger, type Logger } from "./log.js";
+import { assertNever } from "./errors.js";
+import { createDialpad } from "./providers/dialpad.js";
 import { createSandbox } from "./providers/sandbox.js";
+import { createTwilio } from "./providers/twilio.js";
 import type { Provider } from "./providers/types.js";
 import type { Db } from "./store/db.js";
 import { openStore } from "./store/open.js";
@@ -32,10 +35,38 @@ export function newWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
 }
 
-function createProvider(config: Config, receipts: ReceiptBuffer): Provider {
-  switch (config.provider) {
+/** The adapter for the account messages are sent through. */
+export function createProvider(config: Config, receipts: ReceiptBuffer): Provider {
+  const a = config.account;
+  switch (a.kind) {
     case "sandbox":
       return createSandbox({ sink: receipts, logFile: config.sandboxLog });
+    case "twilio":
+      return createTwilio({
+        account: a.name,
+        accountSid: a.accountSid,
+        auth:
+          a.apiKeySid && a.apiKeySecret
+            ? { username: a.apiKeySid, password: a.apiKeySecret }
+            : { username: a.accountSid, password: a.authToken ?? "" },
+        from: a.from,
+        messagingServiceSid: a.messagingServiceSid,
+        baseUrl: a.baseUrl,
+        statusCallbackUrl: config.publicUrl
+          ? `${config.publicUrl}/v1/webhooks/twilio/status`
+          : null,
+        timeoutMs: config.sendTimeoutMs,
+      });
+    case "dialpad":
+      return createDialpad({
+        account: a.name,
+        apiToken: a.apiToken,
+        from: a.from,
+        baseUrl: a.baseUrl,
+        timeoutMs: config.sendTimeoutMs,
+      });
+    default:
+      return assertNever(a);
   }
 }
 
@@ -61,12 +92,17 @@ export interface StartOptions {
   api: boolean;
   worker: boolean;
   log?: Logger;
+  /** Keep the embedded store in memory instead of SMSQ_DATA_DIR (tests, demos). */
+  memory?: boolean;
 }
 
 /** Starts smsq as configured; resolves once it listens and dispatches. */
 export async function start(config: Config, opts: StartOptions): Promise<Running> {
   const log = opts.log ?? createLogger(config.logLevel);
-  const db = await openStore(config, log);
+  const db = await openStore(
+    { databaseUrl: config.databaseUrl, dataDir: opts.memory ? null : config.dataDir },
+    log,
+  );
   const receipts = new ReceiptBuffer(db, log);
   const dispatcher = opts.worker ? createDispatcher(config, db, log, receipts) : null;
   let app: FastifyInstance | null = null;
@@ -75,6 +111,8 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
     app = await buildServer({
       db,
       log,
+      accounts: config.accounts,
+      publicUrl: config.publicUrl,
       apiKeys: config.apiKeys,
       settings: { defaultRegion: config.defaultRegion, maxSegments: config.maxSegments },
       maxRequestBytes: config.maxRequestBytes,

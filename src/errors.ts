@@ -16,6 +16,7 @@ export type ErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "unauthorized"
+  | "forbidden"
   | "not_found"
   | "idempotency_conflict"
   | "invalid_state"
@@ -37,6 +38,7 @@ const STATUS: Record<ErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   idempotency_conflict: 409,
   invalid_state: 409,

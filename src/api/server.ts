@@ -15,9 +15,16 @@ import { ApiKeys } from "./auth.js";
 import { errorHandler } from "./errors.js";
 import { pageRoutes } from "./routes/page.js";
 import { messageRoutes } from "./routes/messages.js";
+import { suppressionRoutes } from "./routes/suppressions.js";
+import { webhookRoutes, type WebhookStats } from "../webhooks/routes.js";
+import type { Account } from "../config/accounts.js";
 import { ajv } from "./validation.js";
 
 declare module "fastify" {
+  interface FastifyInstance {
+    /** Webhook counters (for metrics). */
+    webhookStats: WebhookStats;
+  }
   interface FastifyRequest {
     /** Id of the API key that authenticated this request ("anonymous" when none is set). */
     apiKeyId: string;
@@ -33,6 +40,10 @@ export interface ServerDeps {
   version: string;
   onSubmitted?: () => void;
   now?: () => Date;
+  /** Provider accounts whose webhooks this server verifies (none: webhooks refuse all). */
+  accounts?: readonly Account[];
+  /** The public base URL providers call back on (what Twilio signs). */
+  publicUrl?: string | null;
 }
 
 /** Builds the Fastify app (not listening yet). */
@@ -105,6 +116,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Check the matched route too: the router decodes %-escapes, so "/%761/messages" is
     // routed to /v1/messages although the raw URL does not start with "/v1/".
     const route = req.routeOptions.url ?? "";
+    // Webhooks carry no API key: their provider signature is checked instead.
+    if (route.startsWith("/v1/webhooks/")) return;
     if (req.url.startsWith("/v1/") || route.startsWith("/v1/")) {
       req.apiKeyId = keys.authenticate(req.headers.authorization);
     }
@@ -138,6 +151,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     onSubmitted: deps.onSubmitted,
     now: deps.now,
   });
+  suppressionRoutes(app, { db: deps.db, defaultRegion: deps.settings.defaultRegion });
+  app.decorate(
+    "webhookStats",
+    webhookRoutes(app, {
+      db: deps.db,
+      log: deps.log,
+      accounts: deps.accounts ?? [],
+      publicUrl: deps.publicUrl ?? null,
+      defaultRegion: deps.settings.defaultRegion,
+    }),
+  );
   pageRoutes(app);
   return app;
 }

@@ -10,6 +10,7 @@ import { openStore } from "../store/open.js";
 import { migrate } from "../store/migrate.js";
 import { VERSION } from "../version.js";
 import { call, target } from "./http.js";
+import { simulateCommand } from "./simulate.js";
 
 const out = (s: string) => process.stdout.write(s + "\n");
 
@@ -48,7 +49,14 @@ async function run(mode: "serve" | "worker", c: Config, api: boolean, worker: bo
     if (isSmsqError(e)) fail(e.message, 2);
     fail(`cannot start: ${(e as Error).message}`);
   });
-  const parts = [`store: ${storeLabel(c)}`, `provider: ${c.provider}`];
+  const a = c.account;
+  const parts = [
+    `store: ${storeLabel(c)}`,
+    `provider: ${a.kind === "sandbox" ? "sandbox" : `${a.kind} (${a.name}, ${a.baseUrl})`}`,
+  ];
+  if (a.kind === "twilio" && !c.publicUrl) {
+    parts.push("no SMSQ_PUBLIC_URL, so no status callbacks: messages stay sent");
+  }
   if (!worker) parts.push("no worker");
   if (running.url) {
     if (c.apiKeys.length === 0) {
@@ -205,5 +213,7 @@ program
       fail((e as Error).message);
     }
   });
+
+program.addCommand(simulateCommand());
 
 program.parseAsync().catch((e: unknown) => fail((e as Error).message));

@@ -5,13 +5,20 @@
  */
 import { readFileSync } from "node:fs";
 import { SmsqError } from "../errors.js";
+import { resolveAccounts, type Account, type AccountSettings } from "./accounts.js";
 import { SETTINGS, type SettingName, type SettingSpec } from "./settings.js";
+
+export type { Account } from "./accounts.js";
 
 type ValueOf<K extends SettingName> = (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never;
 
 export type Config = Readonly<{ [K in SettingName]: ValueOf<K> }> & {
   /** Where the config came from, for the start-up line. */
   readonly source: { file: string | null };
+  /** Every configured provider account (environment and file). */
+  readonly accounts: readonly Account[];
+  /** The account messages are sent through. */
+  readonly account: Account;
 };
 
 /** Thrown with every problem found; `problems` are the one-line messages. */
@@ -37,7 +44,7 @@ function readFile(path: string): { values: Record<string, unknown>; problems: st
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return { values: {}, problems: [`--config ${path}: must hold a JSON object`] };
   }
-  const known = new Set(Object.values(SETTINGS).map((s) => s.key));
+  const known = new Set([...Object.values(SETTINGS).map((s) => s.key), "accounts"]);
   const problems = Object.keys(parsed)
     .filter((k) => !known.has(k))
     .map((k) => `--config ${path}: unknown setting "${k}"`);
@@ -75,6 +82,15 @@ export function loadConfig(
     } else {
       out[name] = Array.isArray(v) ? Object.freeze(v) : v;
     }
+  }
+  if (problems.length === 0) {
+    const resolved = resolveAccounts(
+      out as unknown as AccountSettings,
+      (fromFile.values as Record<string, unknown>).accounts,
+    );
+    problems.push(...resolved.problems);
+    out.accounts = Object.freeze(resolved.accounts.map((a) => Object.freeze(a)));
+    out.account = resolved.active;
   }
   if (problems.length > 0) throw new ConfigError(problems);
   out.source = Object.freeze({ file });

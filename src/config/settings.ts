@@ -59,6 +59,27 @@ const host: Parse<string> = (raw) =>
     ? raw
     : { error: `is not a host name or address (got "${raw}")` };
 
+const httpUrl: Parse<string> = (raw) => {
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+    return raw.replace(/\/+$/, "");
+  } catch {
+    return { error: `must be an http:// or https:// URL (got "${raw}")` };
+  }
+};
+
+const pattern =
+  (re: RegExp, what: string): Parse<string> =>
+  (raw) =>
+    re.test(raw.trim()) ? raw.trim() : { error: `must be ${what}` };
+
+// Never echo a secret's value in an error.
+const secret: Parse<string> = (raw) =>
+  raw.trim().length > 0 && !/\s/.test(raw.trim())
+    ? raw.trim()
+    : { error: "must be a non-empty value without spaces" };
+
 export interface SettingSpec<T> {
   env: string;
   key: string;
@@ -127,12 +148,96 @@ export const SETTINGS = {
     default: 5 * 1024 * 1024,
     doc: "Largest request body; larger ones get 413.",
   }),
-  provider: spec({
+  provider: spec<"sandbox" | "twilio" | "dialpad" | null>({
     env: "SMSQ_PROVIDER",
     key: "provider",
-    parse: oneOf("sandbox"),
-    default: "sandbox" as const,
-    doc: "Provider to send through. Only the built-in sandbox in this version.",
+    parse: oneOf("sandbox", "twilio", "dialpad"),
+    default: null,
+    doc: "Provider to send through: the configured real one (Twilio first), else `sandbox`.",
+  }),
+  publicUrl: spec<string | null>({
+    env: "SMSQ_PUBLIC_URL",
+    key: "publicUrl",
+    parse: httpUrl,
+    default: null,
+    doc: "Public base URL of this smsq, for provider status callbacks (e.g. https://sms.example.com).",
+  }),
+  twilioAccountSid: spec<string | null>({
+    env: "TWILIO_ACCOUNT_SID",
+    key: "twilioAccountSid",
+    parse: pattern(/^AC[0-9a-fA-F]{32}$/, "AC followed by 32 hex digits"),
+    default: null,
+    doc: "Twilio Account SID.",
+  }),
+  twilioAuthToken: spec<string | null>({
+    env: "TWILIO_AUTH_TOKEN",
+    key: "twilioAuthToken",
+    parse: secret,
+    default: null,
+    doc: "Twilio Auth Token: API auth, and the key status callbacks are signed with.",
+  }),
+  twilioApiKeySid: spec<string | null>({
+    env: "TWILIO_API_KEY_SID",
+    key: "twilioApiKeySid",
+    parse: pattern(/^SK[0-9a-fA-F]{32}$/, "SK followed by 32 hex digits"),
+    default: null,
+    doc: "Twilio API Key SID (with its secret, instead of the Auth Token for API calls).",
+  }),
+  twilioApiKeySecret: spec<string | null>({
+    env: "TWILIO_API_KEY_SECRET",
+    key: "twilioApiKeySecret",
+    parse: secret,
+    default: null,
+    doc: "Twilio API Key secret.",
+  }),
+  twilioFrom: spec<string | null>({
+    env: "TWILIO_FROM",
+    key: "twilioFrom",
+    parse: str,
+    default: null,
+    doc: "Default Twilio sender (number, short code or alphanumeric id).",
+  }),
+  twilioMessagingServiceSid: spec<string | null>({
+    env: "TWILIO_MESSAGING_SERVICE_SID",
+    key: "twilioMessagingServiceSid",
+    parse: pattern(/^MG[0-9a-fA-F]{32}$/, "MG followed by 32 hex digits"),
+    default: null,
+    doc: "Twilio Messaging Service to send through (instead of TWILIO_FROM).",
+  }),
+  twilioBaseUrl: spec({
+    env: "TWILIO_BASE_URL",
+    key: "twilioBaseUrl",
+    parse: httpUrl,
+    default: "https://api.twilio.com",
+    doc: "Twilio API base URL (a Twilio-compatible API, or the simulator).",
+  }),
+  dialpadApiToken: spec<string | null>({
+    env: "DIALPAD_API_TOKEN",
+    key: "dialpadApiToken",
+    parse: secret,
+    default: null,
+    doc: "Dialpad API key.",
+  }),
+  dialpadFrom: spec<string | null>({
+    env: "DIALPAD_FROM",
+    key: "dialpadFrom",
+    parse: str,
+    default: null,
+    doc: "Dialpad sender number (assigned to a user or group).",
+  }),
+  dialpadBaseUrl: spec({
+    env: "DIALPAD_BASE_URL",
+    key: "dialpadBaseUrl",
+    parse: httpUrl,
+    default: "https://dialpad.com",
+    doc: "Dialpad API base URL (or the simulator).",
+  }),
+  dialpadWebhookSecret: spec<string | null>({
+    env: "DIALPAD_WEBHOOK_SECRET",
+    key: "dialpadWebhookSecret",
+    parse: secret,
+    default: null,
+    doc: "Secret Dialpad signs SMS event webhooks with (HS256 JWT).",
   }),
   sandboxLog: spec<string | null>({
     env: "SMSQ_SANDBOX_LOG",

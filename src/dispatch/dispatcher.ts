@@ -18,6 +18,12 @@ import {
   type Outcome,
 } from "../store/dispatch.js";
 import { fullJitter } from "../policy/backoff.js";
+import {
+  applyHeldReceipts,
+  applyRecordedHeldReceipts,
+  sweepHeldReceipts,
+} from "../store/receipts.js";
+import { addSuppression } from "../store/suppressions.js";
 import { Signal } from "./signal.js";
 
 export interface DispatcherSettings {
@@ -33,6 +39,8 @@ export interface DispatcherSettings {
   sendTimeoutMs: number;
   /** How often to promote scheduled, expire and reap leases. */
   housekeepingMs: number;
+  /** How long a receipt for an unknown provider id is held before it is dropped (counted). */
+  receiptHoldMs?: number;
   retry: RetrySettings;
 }
 
@@ -57,6 +65,10 @@ export interface DispatcherStats {
   suppressed: number;
   leaseLost: number;
   storeErrors: number;
+  /** Held receipts applied once their provider id was recorded. */
+  heldReceiptsApplied: number;
+  /** Held receipts dropped because their provider id never became known. */
+  unknownReceipts: number;
 }
 
 export class Dispatcher {
@@ -69,6 +81,8 @@ export class Dispatcher {
     suppressed: 0,
     leaseLost: 0,
     storeErrors: 0,
+    heldReceiptsApplied: 0,
+    unknownReceipts: 0,
   };
   private running = false;
   private loop: Promise<void> | null = null;
@@ -162,6 +176,12 @@ export class Dispatcher {
     const promoted = await promoteScheduled(db, 1000);
     const expired = await expireOverdue(db, 1000);
     const reaped = await reapExpiredLeases(db, 1000, s.retry.maxAttempts);
+    this.stats.heldReceiptsApplied += await applyRecordedHeldReceipts(db, 500);
+    const unknown = await sweepHeldReceipts(db, s.receiptHoldMs ?? 3_600_000);
+    if (unknown > 0) {
+      this.stats.unknownReceipts += unknown;
+      this.deps.log.warn({ receipts: unknown }, "dropped receipts for provider ids never recorded");
+    }
     if (reaped > 0) this.deps.log.warn({ reaped }, "took back messages from expired leases");
     if (promoted > 0 || expired > 0) this.deps.log.debug({ promoted, expired }, "housekeeping");
   }
@@ -242,10 +262,27 @@ export class Dispatcher {
         attempt,
       };
     }
+    if (result.optOut) {
+      // The provider says the recipient opted out (Twilio 21610): end it, and remember them.
+      this.stats.suppressed += 1;
+      await this.suppress(m.to_number, `${provider.name} ${result.code ?? "opt-out"}`);
+      return {
+        messageId: m.id,
+        status: "suppressed",
+        error: { code: result.code, message: result.message, class: "recipient_permanent" },
+        attempt,
+      };
+    }
     const error = {
       code: result.code,
       message: result.message,
-      class: result.ambiguous ? "ambiguous" : result.retryable ? "transient" : "permanent",
+      class: result.rateLimited
+        ? "rate_limited"
+        : result.ambiguous
+          ? "ambiguous"
+          : result.retryable
+            ? "transient"
+            : "permanent",
     };
     const decision = decideRetry(
       result,
@@ -268,12 +305,36 @@ export class Dispatcher {
     }
   }
 
+  /** Adds a number to the suppression list; an outage only logs (the provider keeps refusing). */
+  private async suppress(phone: string, reason: string): Promise<void> {
+    try {
+      await addSuppression(this.deps.db, phone, reason, "provider");
+    } catch (e) {
+      this.deps.log.warn({ err: (e as Error).message }, "could not record a suppression");
+    }
+  }
+
+  /** Applies receipts that overtook this record. Best effort: housekeeping catches the rest. */
+  private async applyHeld(outcomes: Outcome[]): Promise<void> {
+    const ids = outcomes.flatMap((o) => (o.providerMessageId ? [o.providerMessageId] : []));
+    try {
+      this.stats.heldReceiptsApplied += await applyHeldReceipts(
+        this.deps.db,
+        this.deps.provider.name,
+        ids,
+      );
+    } catch (e) {
+      if (!isUnavailableError(e)) this.deps.log.error({ err: e }, "applying held receipts failed");
+    }
+  }
+
   /** Records outcomes, retrying through a store outage: a provider call is never forgotten. */
   private async record(outcomes: Outcome[]): Promise<void> {
     const { db, log, workerId } = this.deps;
     for (let n = 1; ; n++) {
       try {
         const lost = await recordOutcomes(db, workerId, outcomes);
+        await this.applyHeld(outcomes);
         if (lost.length > 0) {
           this.stats.leaseLost += lost.length;
           log.warn(

@@ -1,29 +1,25 @@
 /**
- * Buffers receipts that adapters report in process (the sandbox) and applies them in batches.
- * A receipt can overtake the record of its own send; one whose provider id is not known yet is
- * held and tried again, and dropped (counted) only after `holdMs`.
+ * Buffers receipts that adapters report in process (the sandbox) and applies them in batches,
+ * one transaction per batch instead of one per receipt. A receipt that overtakes the record of
+ * its own send is held in the store (see store/receipts.ts), not here.
  */
 import type { Logger } from "../log.js";
-import { isUnavailableError } from "../store/db.js";
-import type { Db } from "../store/db.js";
-import { applyReceipts, type Receipt } from "../store/receipts.js";
 import type { ReceiptSink } from "../providers/types.js";
+import { isUnavailableError, type Db } from "../store/db.js";
+import { applyReceipts, type Receipt } from "../store/receipts.js";
 
 export interface ReceiptBufferOptions {
   flushMs?: number;
   maxBatch?: number;
-  holdMs?: number;
 }
 
 export class ReceiptBuffer implements ReceiptSink {
   private queue: Receipt[] = [];
-  private held: { r: Receipt; since: number }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
-  readonly counts = { applied: 0, duplicates: 0, ignored: 0, unknown: 0 };
+  readonly counts = { applied: 0, duplicates: 0, ignored: 0, held: 0 };
   private readonly flushMs: number;
   private readonly maxBatch: number;
-  private readonly holdMs: number;
 
   constructor(
     private readonly db: Db,
@@ -32,7 +28,6 @@ export class ReceiptBuffer implements ReceiptSink {
   ) {
     this.flushMs = opts.flushMs ?? 20;
     this.maxBatch = opts.maxBatch ?? 500;
-    this.holdMs = opts.holdMs ?? 60_000;
   }
 
   /** Queues a receipt for the next flush. */
@@ -43,7 +38,7 @@ export class ReceiptBuffer implements ReceiptSink {
 
   /** Receipts not yet applied. */
   get pending(): number {
-    return this.queue.length + this.held.length;
+    return this.queue.length;
   }
 
   private schedule(ms: number): void {
@@ -54,7 +49,7 @@ export class ReceiptBuffer implements ReceiptSink {
     }, ms);
   }
 
-  /** Applies what is queued (and retries what is held); resolves when done. */
+  /** Applies what is queued; resolves when done. */
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     this.flushing = this.flushOnce().finally(() => {
@@ -64,37 +59,29 @@ export class ReceiptBuffer implements ReceiptSink {
   }
 
   private async flushOnce(): Promise<void> {
-    const now = Date.now();
-    const batch = [...this.held.map((h) => h.r), ...this.queue.splice(0, this.maxBatch)];
-    const since = new Map(this.held.map((h) => [h.r.dedupeKey, h.since]));
-    this.held = [];
+    const batch = this.queue.splice(0, this.maxBatch);
     if (batch.length === 0) return;
     try {
       const res = await applyReceipts(this.db, batch);
       this.counts.applied += res.applied;
       this.counts.duplicates += res.duplicates;
       this.counts.ignored += res.ignored;
-      for (const r of res.unmatched) {
-        const first = since.get(r.dedupeKey) ?? now;
-        if (now - first < this.holdMs) this.held.push({ r, since: first });
-        else this.counts.unknown += 1;
-      }
+      this.counts.held += res.unmatched.length;
     } catch (e) {
-      // Keep everything and try again later; a receipt is never dropped for an outage.
+      // Keep them and try again later; a receipt is never dropped for an outage.
       this.queue.unshift(...batch);
       if (!isUnavailableError(e)) this.log.error({ err: e }, "applying receipts failed");
       this.schedule(1000);
       return;
     }
     if (this.queue.length > 0) this.schedule(0);
-    else if (this.held.length > 0) this.schedule(Math.max(this.flushMs, 200));
   }
 
-  /** Stops the timer after a last flush. */
+  /** Applies everything queued, then stops the timer. */
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    for (let i = 0; i < 100 && this.queue.length > 0; i++) await this.flush();
     await this.flush();
-    if (this.queue.length > 0) await this.flush();
   }
 }

@@ -37,6 +37,10 @@ export type SendResult =
       ambiguous: boolean;
       /** False when sending the same message again cannot succeed. */
       retryable: boolean;
+      /** The provider pushed back (429, queue full, probable throttling): slow down. */
+      rateLimited?: boolean;
+      /** The recipient has opted out (e.g. Twilio 21610): suppress, never resend. */
+      optOut?: boolean;
     };
 
 /** An inbound webhook request as the provider sent it. */

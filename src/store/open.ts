@@ -7,7 +7,8 @@ import { openPostgres } from "./postgres.js";
 
 export interface StoreConfig {
   databaseUrl: string | null;
-  dataDir: string;
+  /** Embedded store directory; null keeps it in memory. */
+  dataDir: string | null;
 }
 
 /** Opens the store and applies pending migrations. */

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { buildServer } from "../../src/api/server.js";
 import type { Message, MessageDetail } from "../../src/messages/schemas.js";
 import type { Db } from "../../src/store/db.js";
+import type { Account } from "../../src/config/accounts.js";
 import { silentLog } from "../helpers/log.js";
 
 /** The two API keys the suites configure; requests use KEY_A unless told otherwise. */
@@ -27,6 +28,8 @@ export interface ServerOptions {
   apiKeys?: string[];
   maxRequestBytes?: number;
   now?: () => Date;
+  accounts?: readonly Account[];
+  publicUrl?: string | null;
 }
 
 /** Builds the server over `db` and makes it listen on an ephemeral loopback port. */
@@ -39,6 +42,8 @@ export async function startServer(db: Db, opts: ServerOptions = {}): Promise<Api
     maxRequestBytes: opts.maxRequestBytes ?? 1024 * 1024,
     version: "test",
     now: opts.now,
+    accounts: opts.accounts,
+    publicUrl: opts.publicUrl,
   });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const { port } = app.server.address() as AddressInfo;

@@ -70,6 +70,21 @@ describe("smsq serve on the embedded store", () => {
     ]);
   });
 
+  it("refuses to start with TWILIO_ACCOUNT_SID but no token, naming the missing setting", async () => {
+    const p = spawnSmsq(["serve"], {
+      SMSQ_DATA_DIR: dir,
+      TWILIO_ACCOUNT_SID: "AC" + "0".repeat(32),
+      TWILIO_FROM: "+14155550000",
+    });
+    procs.push(p);
+    expect(await p.exited).toBe(2);
+    expect(p.output().trim().split("\n")).toEqual([
+      expect.stringMatching(
+        /^smsq: config: TWILIO_AUTH_TOKEN: required when TWILIO_ACCOUNT_SID is set/,
+      ),
+    ]);
+  });
+
   it("refuses `smsq worker` on the embedded store, which serves one process", async () => {
     const p = spawnSmsq(["worker"], { SMSQ_DATA_DIR: dir });
     procs.push(p);

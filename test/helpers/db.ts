@@ -48,7 +48,14 @@ export async function createDatabase(): Promise<{ url: string; drop: () => Promi
   };
 }
 
-const TABLES = ["messages", "attempts", "message_events", "idempotency_keys", "suppressions"];
+const TABLES = [
+  "messages",
+  "attempts",
+  "message_events",
+  "idempotency_keys",
+  "suppressions",
+  "pending_receipts",
+];
 
 /** Opens a migrated store on the given engine. */
 export async function openTestStore(engine: "pglite" | "postgres"): Promise<TestStore> {

@@ -8,7 +8,13 @@ import {
   type Outcome,
 } from "../../src/store/dispatch.js";
 import { getMessage } from "../../src/store/messages.js";
-import { applyReceipts, type Receipt } from "../../src/store/receipts.js";
+import {
+  applyHeldReceipts,
+  applyReceipts,
+  applyRecordedHeldReceipts,
+  sweepHeldReceipts,
+  type Receipt,
+} from "../../src/store/receipts.js";
 import { ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
 import { phone, seed } from "../helpers/seed.js";
 
@@ -195,6 +201,59 @@ describe.each(ENGINES)("dispatcher store on %s", (engine) => {
 
     const unknown = await applyReceipts(store.db, [receipt("P-nope", "delivered")]);
     expect(unknown.unmatched).toHaveLength(1);
+  });
+
+  it("holds a receipt that overtakes its send's record, and applies it once recorded", async () => {
+    const [a, b] = await seed(store.db, 2);
+    await claimDue(store.db, claimOpts("w", 10));
+    // The provider calls back before the dispatcher has written the provider ids.
+    const early = await applyReceipts(store.db, [
+      receipt("P-a", "delivered"),
+      receipt("P-b", "delivered"),
+    ]);
+    expect(early.unmatched).toHaveLength(2);
+    const held = await store.db.query<{ n: number }>(
+      "select count(*)::int as n from smsq.pending_receipts",
+    );
+    expect(held[0]?.n).toBe(2);
+    // A repeat of a held receipt is still held once.
+    await applyReceipts(store.db, [receipt("P-a", "delivered")]);
+    await recordOutcomes(store.db, "w", [
+      accepted(a as string, 1, "P-a"),
+      accepted(b as string, 1, "P-b"),
+    ]);
+    // Fast path for P-a; the housekeeping safety net for P-b.
+    expect(await applyHeldReceipts(store.db, "sandbox", ["P-a"])).toBe(1);
+    expect((await getMessage(store.db, a as string))?.status).toBe("delivered");
+    expect((await getMessage(store.db, b as string))?.status).toBe("sent");
+    expect(await applyRecordedHeldReceipts(store.db, 100)).toBe(1);
+    expect((await getMessage(store.db, b as string))?.status).toBe("delivered");
+    const left = await store.db.query<{ n: number }>(
+      "select count(*)::int as n from smsq.pending_receipts",
+    );
+    expect(left[0]?.n).toBe(0);
+  });
+
+  it("drops held receipts whose id never becomes known, after the hold time", async () => {
+    await applyReceipts(store.db, [receipt("P-ghost", "delivered")]);
+    expect(await sweepHeldReceipts(store.db, 60_000)).toBe(0);
+    await store.db.query(
+      "update smsq.pending_receipts set received_at = now() - interval '2 minutes'",
+    );
+    expect(await sweepHeldReceipts(store.db, 60_000)).toBe(1);
+  });
+
+  it("suppresses the recipient of an opt-out receipt", async () => {
+    const [a] = await seed(store.db, 1);
+    await claimDue(store.db, claimOpts("w", 10));
+    await recordOutcomes(store.db, "w", [accepted(a as string, 1, "P-a")]);
+    await applyReceipts(store.db, [
+      receipt("P-a", "undelivered", { errorCode: "30004", optOut: true }),
+    ]);
+    const rows = await store.db.query<{ phone: string; source: string }>(
+      "select phone, source from smsq.suppressions",
+    );
+    expect(rows).toEqual([{ phone: phone(0), source: "receipt" }]);
   });
 
   it("promotes scheduled messages when their time comes", async () => {

@@ -44,7 +44,19 @@ describe("loadConfig", () => {
       defaultRegion: "US",
       maxSegments: 10,
       maxRequestBytes: 5 * 1024 * 1024,
-      provider: "sandbox",
+      provider: null,
+      publicUrl: null,
+      twilioAccountSid: null,
+      twilioAuthToken: null,
+      twilioApiKeySid: null,
+      twilioApiKeySecret: null,
+      twilioFrom: null,
+      twilioMessagingServiceSid: null,
+      twilioBaseUrl: "https://api.twilio.com",
+      dialpadApiToken: null,
+      dialpadFrom: null,
+      dialpadBaseUrl: "https://dialpad.com",
+      dialpadWebhookSecret: null,
       sandboxLog: null,
       batchSize: 50,
       concurrency: 200,
@@ -54,6 +66,8 @@ describe("loadConfig", () => {
       maxAttempts: 5,
       logLevel: "info",
       source: { file: null },
+      accounts: [],
+      account: { kind: "sandbox", name: "sandbox" },
     });
   });
 
@@ -180,7 +194,7 @@ describe("loadConfig", () => {
     const specs = Object.values(SETTINGS);
     expect(new Set(specs.map((s) => s.env)).size).toBe(specs.length);
     expect(new Set(specs.map((s) => s.key)).size).toBe(specs.length);
-    for (const s of specs) expect(s.env).toMatch(/^SMSQ_[A-Z_]+$/);
+    for (const s of specs) expect(s.env).toMatch(/^(SMSQ|TWILIO|DIALPAD)_[A-Z_]+$/);
   });
 
   it("returns a frozen object", () => {

@@ -1,0 +1,259 @@
+/**
+ * Provider accounts: the single-account set-up from environment variables (TWILIO_*,
+ * DIALPAD_*) plus any number from the config file's `accounts` list. Cross-field rules (an
+ * account SID needs a token, a sender, …) are checked here, each problem one line naming the
+ * setting.
+ */
+export interface TwilioAccount {
+  kind: "twilio";
+  name: string;
+  accountSid: string;
+  authToken: string | null;
+  apiKeySid: string | null;
+  apiKeySecret: string | null;
+  from: string | null;
+  messagingServiceSid: string | null;
+  senders: readonly string[];
+  baseUrl: string;
+}
+
+export interface DialpadAccount {
+  kind: "dialpad";
+  name: string;
+  apiToken: string;
+  from: string | null;
+  senders: readonly string[];
+  baseUrl: string;
+  webhookSecret: string | null;
+}
+
+export interface SandboxAccount {
+  kind: "sandbox";
+  name: "sandbox";
+}
+
+export type Account = TwilioAccount | DialpadAccount | SandboxAccount;
+
+/** The settings this module reads (a subset of Config). */
+export interface AccountSettings {
+  provider: "sandbox" | "twilio" | "dialpad" | null;
+  publicUrl: string | null;
+  twilioAccountSid: string | null;
+  twilioAuthToken: string | null;
+  twilioApiKeySid: string | null;
+  twilioApiKeySecret: string | null;
+  twilioFrom: string | null;
+  twilioMessagingServiceSid: string | null;
+  twilioBaseUrl: string;
+  dialpadApiToken: string | null;
+  dialpadFrom: string | null;
+  dialpadBaseUrl: string;
+  dialpadWebhookSecret: string | null;
+}
+
+const SID = /^AC[0-9a-fA-F]{32}$/;
+const KEY_SID = /^SK[0-9a-fA-F]{32}$/;
+const MG_SID = /^MG[0-9a-fA-F]{32}$/;
+
+function twilioProblems(a: TwilioAccount, label: (f: string) => string, publicUrl: boolean) {
+  const p: string[] = [];
+  if (!SID.test(a.accountSid)) {
+    p.push(`${label("accountSid")}: must be AC followed by 32 hex digits`);
+  }
+  const keyPair = a.apiKeySid !== null || a.apiKeySecret !== null;
+  if (a.apiKeySid !== null && !KEY_SID.test(a.apiKeySid)) {
+    p.push(`${label("apiKeySid")}: must be SK followed by 32 hex digits`);
+  }
+  if (keyPair && (a.apiKeySid === null || a.apiKeySecret === null)) {
+    p.push(
+      a.apiKeySid === null
+        ? `${label("apiKeySid")}: required with ${label("apiKeySecret")}`
+        : `${label("apiKeySecret")}: required with ${label("apiKeySid")}`,
+    );
+  }
+  if (a.authToken === null && !keyPair) {
+    p.push(
+      `${label("authToken")}: required when ${label("accountSid")} is set (or ${label("apiKeySid")} with ${label("apiKeySecret")})`,
+    );
+  } else if (a.authToken === null && publicUrl) {
+    p.push(
+      `${label("authToken")}: required to verify Twilio status callbacks, which are signed with it (SMSQ_PUBLIC_URL is set)`,
+    );
+  }
+  if (a.messagingServiceSid !== null && !MG_SID.test(a.messagingServiceSid)) {
+    p.push(`${label("messagingServiceSid")}: must be MG followed by 32 hex digits`);
+  }
+  if (a.from === null && a.messagingServiceSid === null && a.senders.length === 0) {
+    p.push(
+      `${label("from")}: required when ${label("accountSid")} is set (or ${label("messagingServiceSid")})`,
+    );
+  }
+  return p;
+}
+
+function dialpadProblems(a: DialpadAccount, label: (f: string) => string) {
+  if (a.from === null && a.senders.length === 0) {
+    return [`${label("from")}: required when ${label("apiToken")} is set`];
+  }
+  return [];
+}
+
+const ENV_LABELS: Record<string, string> = {
+  accountSid: "TWILIO_ACCOUNT_SID",
+  authToken: "TWILIO_AUTH_TOKEN",
+  apiKeySid: "TWILIO_API_KEY_SID",
+  apiKeySecret: "TWILIO_API_KEY_SECRET",
+  from: "TWILIO_FROM",
+  messagingServiceSid: "TWILIO_MESSAGING_SERVICE_SID",
+};
+const DIALPAD_LABELS: Record<string, string> = {
+  apiToken: "DIALPAD_API_TOKEN",
+  from: "DIALPAD_FROM",
+};
+
+const str = (v: unknown): string | null =>
+  typeof v === "string" && v.trim().length > 0 ? v.trim() : null;
+
+function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[]): Account | null {
+  const where = `accounts[${i}]`;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    problems.push(`${where}: must be an object`);
+    return null;
+  }
+  const o = raw as Record<string, unknown>;
+  const name = str(o.name);
+  if (!name || !/^[a-z0-9][a-z0-9_-]{0,62}$/i.test(name)) {
+    problems.push(`${where}.name: required, letters, digits, - and _ only`);
+    return null;
+  }
+  const senders = Array.isArray(o.senders)
+    ? o.senders.filter((x): x is string => typeof x === "string")
+    : [];
+  const label = (f: string) => `${where}.${f}`;
+  const known = new Set(["name", "provider", "senders"]);
+  if (o.provider === "twilio") {
+    const a: TwilioAccount = {
+      kind: "twilio",
+      name,
+      accountSid: str(o.accountSid) ?? "",
+      authToken: str(o.authToken),
+      apiKeySid: str(o.apiKeySid),
+      apiKeySecret: str(o.apiKeySecret),
+      from: str(o.from) ?? senders[0] ?? null,
+      messagingServiceSid: str(o.messagingServiceSid),
+      senders,
+      baseUrl: (str(o.baseUrl) ?? s.twilioBaseUrl).replace(/\/+$/, ""),
+    };
+    for (const k of [
+      "accountSid",
+      "authToken",
+      "apiKeySid",
+      "apiKeySecret",
+      "from",
+      "messagingServiceSid",
+      "baseUrl",
+    ]) {
+      known.add(k);
+    }
+    problems.push(...twilioProblems(a, label, s.publicUrl !== null));
+    for (const k of Object.keys(o)) {
+      if (!known.has(k)) problems.push(`${where}: unknown setting "${k}"`);
+    }
+    return a;
+  }
+  if (o.provider === "dialpad") {
+    const apiToken = str(o.apiToken);
+    if (!apiToken) problems.push(`${label("apiToken")}: required`);
+    const a: DialpadAccount = {
+      kind: "dialpad",
+      name,
+      apiToken: apiToken ?? "",
+      from: str(o.from) ?? senders[0] ?? null,
+      senders,
+      baseUrl: (str(o.baseUrl) ?? s.dialpadBaseUrl).replace(/\/+$/, ""),
+      webhookSecret: str(o.webhookSecret) ?? s.dialpadWebhookSecret,
+    };
+    for (const k of ["apiToken", "from", "baseUrl", "webhookSecret"]) known.add(k);
+    problems.push(...dialpadProblems(a, label));
+    for (const k of Object.keys(o)) {
+      if (!known.has(k)) problems.push(`${where}: unknown setting "${k}"`);
+    }
+    return a;
+  }
+  problems.push(`${where}.provider: must be "twilio" or "dialpad"`);
+  return null;
+}
+
+/** Resolves every configured account and the one to send through; lists every problem. */
+export function resolveAccounts(
+  s: AccountSettings,
+  fileAccounts: unknown,
+): { accounts: Account[]; active: Account; problems: string[] } {
+  const problems: string[] = [];
+  const accounts: Account[] = [];
+
+  const twilioEnv = [
+    s.twilioAuthToken,
+    s.twilioApiKeySid,
+    s.twilioApiKeySecret,
+    s.twilioFrom,
+    s.twilioMessagingServiceSid,
+  ];
+  if (s.twilioAccountSid !== null) {
+    const a: TwilioAccount = {
+      kind: "twilio",
+      name: "twilio",
+      accountSid: s.twilioAccountSid,
+      authToken: s.twilioAuthToken,
+      apiKeySid: s.twilioApiKeySid,
+      apiKeySecret: s.twilioApiKeySecret,
+      from: s.twilioFrom,
+      messagingServiceSid: s.twilioMessagingServiceSid,
+      senders: s.twilioFrom ? [s.twilioFrom] : [],
+      baseUrl: s.twilioBaseUrl,
+    };
+    problems.push(...twilioProblems(a, (f) => ENV_LABELS[f] ?? f, s.publicUrl !== null));
+    accounts.push(a);
+  } else if (twilioEnv.some((v) => v !== null)) {
+    problems.push("TWILIO_ACCOUNT_SID: required when other TWILIO_ settings are set");
+  }
+
+  if (s.dialpadApiToken !== null) {
+    const a: DialpadAccount = {
+      kind: "dialpad",
+      name: "dialpad",
+      apiToken: s.dialpadApiToken,
+      from: s.dialpadFrom,
+      senders: s.dialpadFrom ? [s.dialpadFrom] : [],
+      baseUrl: s.dialpadBaseUrl,
+      webhookSecret: s.dialpadWebhookSecret,
+    };
+    problems.push(...dialpadProblems(a, (f) => DIALPAD_LABELS[f] ?? f));
+    accounts.push(a);
+  } else if (s.dialpadFrom !== null) {
+    problems.push("DIALPAD_API_TOKEN: required when DIALPAD_FROM is set");
+  }
+
+  if (fileAccounts !== undefined) {
+    if (!Array.isArray(fileAccounts)) problems.push("accounts: must be a list of accounts");
+    else {
+      fileAccounts.forEach((raw, i) => {
+        const a = fromFile(raw, i, s, problems);
+        if (a) accounts.push(a);
+      });
+    }
+  }
+  const names = accounts.map((a) => a.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) problems.push(`accounts: the name "${dup}" is used twice`);
+
+  const sandbox: SandboxAccount = { kind: "sandbox", name: "sandbox" };
+  let active: Account = accounts[0] ?? sandbox;
+  if (s.provider === "sandbox") active = sandbox;
+  else if (s.provider !== null) {
+    const found = accounts.find((a) => a.kind === s.provider);
+    if (found) active = found;
+    else problems.push(`SMSQ_PROVIDER: ${s.provider} is not configured`);
+  }
+  return { accounts, active, problems };
+}

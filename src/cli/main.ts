@@ -11,6 +11,7 @@ import { migrate } from "../store/migrate.js";
 import { VERSION } from "../version.js";
 import { call, target } from "./http.js";
 import { simulateCommand } from "./simulate.js";
+import { DEFAULT_TWILIO_ACCOUNT, startSimulator } from "../simulator/index.js";
 
 const out = (s: string) => process.stdout.write(s + "\n");
 
@@ -19,9 +20,9 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-function config(file: string | undefined): Config {
+function config(file: string | undefined, extra: Record<string, string> = {}): Config {
   try {
-    return loadConfig(process.env, file ?? null);
+    return loadConfig({ ...process.env, ...extra }, file ?? null);
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const p of e.problems) process.stderr.write(`smsq: config: ${p}\n`);
@@ -136,8 +137,28 @@ program
   .description("Run the API, the worker and the web page in one process")
   .addOption(configOption())
   .option("--no-worker", "serve the API only (workers run elsewhere)")
-  .action(async (o: { config?: string; worker: boolean }) => {
-    await run("serve", config(o.config), true, o.worker);
+  .option(
+    "--demo",
+    "send through an in-process provider simulator speaking Twilio's API, with signed status callbacks",
+  )
+  .action(async (o: { config?: string; worker: boolean; demo?: boolean }) => {
+    if (!o.demo) {
+      await run("serve", config(o.config), true, o.worker);
+      return;
+    }
+    // Demo: the real Twilio adapter and webhook path, against the simulator instead of Twilio.
+    const sim = await startSimulator({ port: 0 });
+    const port = process.env.SMSQ_PORT || "8080";
+    const c = config(o.config, {
+      TWILIO_ACCOUNT_SID: DEFAULT_TWILIO_ACCOUNT.sid,
+      TWILIO_AUTH_TOKEN: DEFAULT_TWILIO_ACCOUNT.authToken,
+      TWILIO_FROM: "+15005550006",
+      TWILIO_BASE_URL: sim.url,
+      SMSQ_PROVIDER: "twilio",
+      SMSQ_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    });
+    out(`smsq demo: provider simulator at ${sim.url} (its log: ${sim.url}/_sim/log)`);
+    await run("serve", c, true, o.worker);
   });
 
 program

@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { buildServer } from "./api/server.js";
 import type { Config } from "./config/index.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { AlertSink } from "./policy/alerts.js";
 import { ReceiptBuffer } from "./dispatch/receipts.js";
 import { createLogger, type Logger } from "./log.js";
 import { assertNever } from "./errors.js";
@@ -71,10 +72,12 @@ export function createProvider(config: Config, receipts: ReceiptBuffer): Provide
 }
 
 function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {
+  const provider = createProvider(config, receipts);
   return new Dispatcher({
     db,
     log,
-    provider: createProvider(config, receipts),
+    provider,
+    alerts: new AlertSink(log, config.alertWebhookUrl),
     workerId: newWorkerId(),
     settings: {
       batchSize: config.batchSize,
@@ -83,7 +86,10 @@ function createDispatcher(config: Config, db: Db, log: Logger, receipts: Receipt
       leaseMs: config.leaseMs,
       sendTimeoutMs: config.sendTimeoutMs,
       housekeepingMs: 1000,
-      retry: { maxAttempts: config.maxAttempts, baseMs: 1000, capMs: 300_000 },
+      retry: { maxAttempts: config.maxAttempts },
+      // Reconcile where the provider can be asked (it has a lookup), else resend.
+      inDoubt: config.inDoubtPolicy ?? (provider.lookup ? "reconcile" : "resend"),
+      classOverrides: config.classOverrides,
     },
   });
 }

@@ -1,6 +1,6 @@
 /**
  * One error type for everything smsq reports to a caller. `code` is stable and documented in
- * docs/errors.md; `status` is the HTTP status the API answers with; `field` names the input at fault.
+ * docs/api.md; `status` is the HTTP status the API answers with; `field` names the input at fault.
  */
 export type ErrorCode =
   | "invalid_request"

@@ -15,6 +15,7 @@ import { ApiKeys } from "./auth.js";
 import { errorHandler } from "./errors.js";
 import { pageRoutes } from "./routes/page.js";
 import { messageRoutes } from "./routes/messages.js";
+import { requeueRoutes } from "./routes/requeue.js";
 import { suppressionRoutes } from "./routes/suppressions.js";
 import { webhookRoutes, type WebhookStats } from "../webhooks/routes.js";
 import type { Account } from "../config/accounts.js";
@@ -151,6 +152,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     onSubmitted: deps.onSubmitted,
     now: deps.now,
   });
+  requeueRoutes(app, { db: deps.db, onRequeued: deps.onSubmitted });
   suppressionRoutes(app, { db: deps.db, defaultRegion: deps.settings.defaultRegion });
   app.decorate(
     "webhookStats",

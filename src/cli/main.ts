@@ -10,6 +10,7 @@ import { openStore } from "../store/open.js";
 import { migrate } from "../store/migrate.js";
 import { VERSION } from "../version.js";
 import { call, target } from "./http.js";
+import { requeueCommand } from "./requeue.js";
 import { simulateCommand } from "./simulate.js";
 import { DEFAULT_TWILIO_ACCOUNT, startSimulator } from "../simulator/index.js";
 
@@ -235,6 +236,7 @@ program
     }
   });
 
+program.addCommand(requeueCommand());
 program.addCommand(simulateCommand());
 
 program.parseAsync().catch((e: unknown) => fail((e as Error).message));

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { SmsqError } from "../errors.js";
+import { isErrorClass, type ClassOverrides, type ErrorClass } from "../policy/classify.js";
 import { resolveAccounts, type Account, type AccountSettings } from "./accounts.js";
 import { SETTINGS, type SettingName, type SettingSpec } from "./settings.js";
 
@@ -19,6 +20,8 @@ export type Config = Readonly<{ [K in SettingName]: ValueOf<K> }> & {
   readonly accounts: readonly Account[];
   /** The account messages are sent through. */
   readonly account: Account;
+  /** Per-provider error-class overrides from the config file's `classOverrides`. */
+  readonly classOverrides: ClassOverrides;
 };
 
 /** Thrown with every problem found; `problems` are the one-line messages. */
@@ -44,7 +47,11 @@ function readFile(path: string): { values: Record<string, unknown>; problems: st
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return { values: {}, problems: [`--config ${path}: must hold a JSON object`] };
   }
-  const known = new Set([...Object.values(SETTINGS).map((s) => s.key), "accounts"]);
+  const known = new Set([
+    ...Object.values(SETTINGS).map((s) => s.key),
+    "accounts",
+    "classOverrides",
+  ]);
   const problems = Object.keys(parsed)
     .filter((k) => !known.has(k))
     .map((k) => `--config ${path}: unknown setting "${k}"`);
@@ -92,7 +99,40 @@ export function loadConfig(
     out.accounts = Object.freeze(resolved.accounts.map((a) => Object.freeze(a)));
     out.account = resolved.active;
   }
+  out.classOverrides = parseOverrides(
+    (fromFile.values as Record<string, unknown>).classOverrides,
+    problems,
+  );
   if (problems.length > 0) throw new ConfigError(problems);
   out.source = Object.freeze({ file });
   return Object.freeze(out) as Config;
+}
+
+/** `classOverrides`: { provider: { code: class } }, every class one of the six. */
+function parseOverrides(raw: unknown, problems: string[]): ClassOverrides {
+  if (raw === undefined) return Object.freeze({});
+  const out: Record<string, Record<string, ErrorClass>> = {};
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    problems.push(
+      'classOverrides: must be an object of providers, e.g. {"twilio": {"30007": "account"}}',
+    );
+    return out;
+  }
+  for (const [provider, codes] of Object.entries(raw)) {
+    if (typeof codes !== "object" || codes === null || Array.isArray(codes)) {
+      problems.push(`classOverrides.${provider}: must be an object of codes`);
+      continue;
+    }
+    const table: Record<string, ErrorClass> = {};
+    for (const [code, cls] of Object.entries(codes as Record<string, unknown>)) {
+      if (typeof cls === "string" && isErrorClass(cls)) table[code] = cls;
+      else {
+        problems.push(
+          `classOverrides.${provider}.${code}: must be one of rate_limited, transient, ambiguous, recipient_permanent, content_permanent, account`,
+        );
+      }
+    }
+    out[provider] = Object.freeze(table);
+  }
+  return Object.freeze(out);
 }

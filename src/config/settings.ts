@@ -288,6 +288,20 @@ export const SETTINGS = {
     default: 5,
     doc: "Provider calls per message before it ends failed.",
   }),
+  inDoubtPolicy: spec<"reconcile" | "resend" | "fail" | null>({
+    env: "SMSQ_IN_DOUBT_POLICY",
+    key: "inDoubtPolicy",
+    parse: oneOf("reconcile", "resend", "fail"),
+    default: null,
+    doc: "A message whose last attempt may have reached the provider: reconcile with the provider first (default where it can be asked: Twilio), resend (default elsewhere), or fail.",
+  }),
+  alertWebhookUrl: spec<string | null>({
+    env: "SMSQ_ALERT_WEBHOOK_URL",
+    key: "alertWebhookUrl",
+    parse: httpUrl,
+    default: null,
+    doc: "URL that alerts (circuit opened/closed, account failures) are POSTed to as JSON.",
+  }),
   logLevel: spec({
     env: "SMSQ_LOG_LEVEL",
     key: "logLevel",

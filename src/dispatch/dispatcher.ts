@@ -5,8 +5,10 @@
  * LOCKED claims and lease-guarded records mean none sends a message another holds.
  */
 import type { Logger } from "../log.js";
-import { decideRetry, type RetrySettings } from "../policy/retry.js";
-import type { OutboundMessage, Provider, SendResult } from "../providers/types.js";
+import { AlertSink } from "../policy/alerts.js";
+import type { ClassOverrides } from "../policy/classify.js";
+import { DEFAULT_BACKOFF, type InDoubtPolicy, type PolicySettings } from "../policy/decide.js";
+import type { Provider } from "../providers/types.js";
 import { isUnavailableError, type Db } from "../store/db.js";
 import {
   claimDue,
@@ -24,6 +26,8 @@ import {
   sweepHeldReceipts,
 } from "../store/receipts.js";
 import { addSuppression } from "../store/suppressions.js";
+import { attempt, type AttemptResult } from "./attempt.js";
+import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
 import { Signal } from "./signal.js";
 
 export interface DispatcherSettings {
@@ -41,7 +45,13 @@ export interface DispatcherSettings {
   housekeepingMs: number;
   /** How long a receipt for an unknown provider id is held before it is dropped (counted). */
   receiptHoldMs?: number;
-  retry: RetrySettings;
+  /** Attempt budget and backoff per error class. */
+  retry: { maxAttempts: number; backoff?: Partial<PolicySettings["backoff"]> };
+  /** What to do with a message whose last attempt is in doubt (default: reconcile). */
+  inDoubt?: InDoubtPolicy;
+  /** Per-code class overrides from config. */
+  classOverrides?: ClassOverrides;
+  breaker?: Partial<BreakerSettings>;
 }
 
 export interface DispatcherDeps {
@@ -52,6 +62,7 @@ export interface DispatcherDeps {
   settings: DispatcherSettings;
   now?: () => Date;
   random?: () => number;
+  alerts?: AlertSink;
 }
 
 /** Counters for tests, the status line and (later) metrics. */
@@ -65,6 +76,9 @@ export interface DispatcherStats {
   suppressed: number;
   leaseLost: number;
   storeErrors: number;
+  reconciled: number;
+  /** Failed attempts by error class. */
+  byClass: Record<string, number>;
   /** Held receipts applied once their provider id was recorded. */
   heldReceiptsApplied: number;
   /** Held receipts dropped because their provider id never became known. */
@@ -81,6 +95,8 @@ export class Dispatcher {
     suppressed: 0,
     leaseLost: 0,
     storeErrors: 0,
+    reconciled: 0,
+    byClass: {},
     heldReceiptsApplied: 0,
     unknownReceipts: 0,
   };
@@ -94,10 +110,25 @@ export class Dispatcher {
   private readonly now: () => Date;
   private readonly random: () => number;
   private outage = false;
+  private readonly breaker: Breaker;
+  readonly alerts: AlertSink;
+  private readonly policy: PolicySettings;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.now = deps.now ?? (() => new Date());
     this.random = deps.random ?? Math.random;
+    this.alerts = deps.alerts ?? new AlertSink(deps.log);
+    this.policy = {
+      maxAttempts: deps.settings.retry.maxAttempts,
+      backoff: { ...DEFAULT_BACKOFF, ...deps.settings.retry.backoff },
+    };
+    this.breaker = new Breaker(
+      deps.db,
+      deps.provider.account,
+      { ...DEFAULT_BREAKER, ...deps.settings.breaker },
+      deps.log,
+      this.alerts,
+    );
   }
 
   /** Starts claiming. */
@@ -137,9 +168,16 @@ export class Dispatcher {
           await this.slotFree.wait(s.pollMs);
           continue;
         }
+        // The account's circuit and cooldown decide how much this round may take.
+        const gate = await this.breaker.gate(room, this.now());
+        if (gate.allow === 0) {
+          this.stats.rounds += 1;
+          await this.wakeup.wait(Math.min(Math.max(gate.waitMs, 10), s.pollMs * 4));
+          continue;
+        }
         const batch = await claimDue(this.deps.db, {
           workerId: this.deps.workerId,
-          limit: room,
+          limit: gate.allow,
           leaseMs: s.leaseMs,
           provider: this.deps.provider.name,
           account: this.deps.provider.account,
@@ -148,9 +186,10 @@ export class Dispatcher {
         if (this.outage) log.info("store reachable again; dispatching resumed");
         this.outage = false;
         failures = 0;
-        if (batch.length > 0) this.launch(batch);
+        if (batch.length > 0) this.launch(batch, gate.probe);
+        else if (gate.probe) await this.breaker.probeResult(null, "nothing to send");
         // A short batch means nothing more is due right now.
-        if (batch.length < room) await this.wakeup.wait(s.pollMs);
+        if (batch.length < gate.allow) await this.wakeup.wait(s.pollMs);
       } catch (e) {
         failures += 1;
         this.stats.storeErrors += 1;
@@ -186,10 +225,10 @@ export class Dispatcher {
     if (promoted > 0 || expired > 0) this.deps.log.debug({ promoted, expired }, "housekeeping");
   }
 
-  private launch(batch: ClaimedMessage[]): void {
+  private launch(batch: ClaimedMessage[], probe: boolean): void {
     this.stats.claimed += batch.length;
     this.inflight += batch.length;
-    const p = this.process(batch).finally(() => {
+    const p = this.process(batch, probe).finally(() => {
       this.inflight -= batch.length;
       this.batches.delete(p);
       this.slotFree.notify();
@@ -197,111 +236,61 @@ export class Dispatcher {
     this.batches.add(p);
   }
 
-  private async process(batch: ClaimedMessage[]): Promise<void> {
-    const outcomes = await Promise.all(batch.map((m) => this.sendOne(m)));
-    await this.record(outcomes);
+  private async process(batch: ClaimedMessage[], probe: boolean): Promise<void> {
+    const s = this.deps.settings;
+    const results = await Promise.all(
+      batch.map((m) =>
+        attempt(
+          m,
+          this.deps.provider,
+          {
+            policy: this.policy,
+            inDoubt: s.inDoubt ?? "reconcile",
+            overrides: s.classOverrides,
+            sendTimeoutMs: s.sendTimeoutMs,
+          },
+          this.now,
+          this.random,
+        ),
+      ),
+    );
+    this.count(results);
+    await this.record(results.map((r) => r.outcome));
+    await this.effects(results, probe);
   }
 
-  private async sendOne(m: ClaimedMessage): Promise<Outcome> {
-    const { provider, settings } = this.deps;
-    if (m.suppressed) {
-      this.stats.suppressed += 1;
-      return {
-        messageId: m.id,
-        status: "suppressed",
-        error: {
-          code: "suppressed",
-          message: "the recipient is on the suppression list",
-          class: "recipient_permanent",
-        },
-      };
+  private count(results: AttemptResult[]): void {
+    for (const r of results) {
+      const o = r.outcome;
+      if (o.attempt?.outcome === "accepted") this.stats.accepted += 1;
+      if (o.attempt?.outcome === "reconciled") this.stats.reconciled += 1;
+      if (o.status === "suppressed") this.stats.suppressed += 1;
+      if (o.status === "queued") this.stats.retried += 1;
+      if (o.status === "failed" || o.status === "expired") this.stats.failed += 1;
+      if (r.errorClass) {
+        this.stats.byClass[r.errorClass] = (this.stats.byClass[r.errorClass] ?? 0) + 1;
+      }
     }
-    const msg: OutboundMessage = {
-      id: m.id,
-      to: m.to_number,
-      from: m.from_number,
-      body: m.body,
-      segments: m.segments,
-      attempt: m.attempts,
-      validUntil: m.valid_until,
-    };
-    const startedAt = this.now();
-    let result: SendResult;
+  }
+
+  /** Cooldowns, circuit and suppressions; an outage here only logs (the policy repeats them). */
+  private async effects(results: AttemptResult[], probe: boolean): Promise<void> {
     try {
-      result = await provider.send(msg, AbortSignal.timeout(settings.sendTimeoutMs));
+      for (const r of results) {
+        const e = r.effects;
+        if (e.suppress) await this.suppress(e.suppress.phone, e.suppress.reason);
+        if (e.coolDownUntil) {
+          await this.breaker.coolDown(e.coolDownUntil, r.outcome.error?.code ?? "rate limited");
+        }
+        if (e.accountFailure) await this.breaker.open(e.accountFailure);
+        else if (!probe) await this.breaker.observe(e.healthy);
+      }
+      if (probe) {
+        const r = results[0];
+        await this.breaker.probeResult(r?.effects.healthy ?? null, r?.outcome.error?.message ?? "");
+      }
     } catch (e) {
-      // An adapter should return a result; an exception is an outcome we cannot read, so it is
-      // treated as ambiguous (the request may have gone out).
-      const err = e as { name?: string; message?: string };
-      result = {
-        ok: false,
-        httpStatus: null,
-        code: err.name === "TimeoutError" ? "timeout" : "exception",
-        message: err.message ?? String(e),
-        ambiguous: true,
-        retryable: true,
-      };
-    }
-    const finishedAt = this.now();
-    const attempt = {
-      number: m.attempts,
-      provider: provider.name,
-      account: provider.account,
-      outcome: result.ok ? ("accepted" as const) : ("failed" as const),
-      providerStatus: result.ok ? result.providerStatus : null,
-      httpStatus: result.httpStatus,
-      startedAt,
-      finishedAt,
-    };
-    if (result.ok) {
-      this.stats.accepted += 1;
-      return {
-        messageId: m.id,
-        status: "sent",
-        providerMessageId: result.providerMessageId,
-        attempt,
-      };
-    }
-    if (result.optOut) {
-      // The provider says the recipient opted out (Twilio 21610): end it, and remember them.
-      this.stats.suppressed += 1;
-      await this.suppress(m.to_number, `${provider.name} ${result.code ?? "opt-out"}`);
-      return {
-        messageId: m.id,
-        status: "suppressed",
-        error: { code: result.code, message: result.message, class: "recipient_permanent" },
-        attempt,
-      };
-    }
-    const error = {
-      code: result.code,
-      message: result.message,
-      class: result.rateLimited
-        ? "rate_limited"
-        : result.ambiguous
-          ? "ambiguous"
-          : result.retryable
-            ? "transient"
-            : "permanent",
-    };
-    const decision = decideRetry(
-      result,
-      m.attempts,
-      m.valid_until,
-      finishedAt,
-      settings.retry,
-      this.random,
-    );
-    switch (decision.action) {
-      case "retry":
-        this.stats.retried += 1;
-        return { messageId: m.id, status: "queued", runAt: decision.runAt, error, attempt };
-      case "expire":
-        this.stats.failed += 1;
-        return { messageId: m.id, status: "expired", error, attempt };
-      case "fail":
-        this.stats.failed += 1;
-        return { messageId: m.id, status: "failed", error, attempt };
+      if (!isUnavailableError(e)) this.deps.log.error({ err: e }, "applying policy effects failed");
     }
   }
 

@@ -97,6 +97,10 @@ export const Message = Type.Object({
   metadata: Nullable(Type.Record(Type.String(), Type.Unknown())),
   attemptCount: Type.Integer({ description: "Provider calls made so far." }),
   retrying: Type.Boolean({ description: "True when queued again after a failed attempt." }),
+  inDoubt: Type.Boolean({
+    description:
+      "The last attempt may have reached the provider; it is reconciled before any resend.",
+  }),
   nextAttemptAt: Nullable(
     Type.String({ format: "date-time", description: "When it is next due (while waiting)." }),
   ),
@@ -118,6 +122,7 @@ export const Attempt = Type.Object({
     Type.Literal("accepted"),
     Type.Literal("failed"),
     Type.Literal("abandoned"),
+    Type.Literal("reconciled"),
   ]),
   providerMessageId: Nullable(Type.String()),
   providerStatus: Nullable(Type.String()),

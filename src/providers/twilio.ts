@@ -3,6 +3,7 @@
  * into a SendResult (fact sheet §A, decision map §E). Twilio's create is not idempotent, so any
  * failure after the request may have reached Twilio (5xx, timeout, reset) is ambiguous.
  */
+import { twilioLookup } from "./twilio-lookup.js";
 import type http from "node:http";
 import { VERSION } from "../version.js";
 import {
@@ -52,6 +53,22 @@ export function createTwilio(opts: TwilioOptions): Provider {
   return {
     name: "twilio",
     account: opts.account,
+
+    // After an ambiguous create: ask Twilio whether the message exists before any resend.
+    lookup: (q, signal) =>
+      twilioLookup(
+        {
+          accountSid: opts.accountSid,
+          auth: opts.auth,
+          from: opts.from ?? null,
+          baseUrl: base,
+          timeoutMs: opts.timeoutMs,
+          connectTimeoutMs: opts.connectTimeoutMs,
+          agent: opts.agent,
+        },
+        q,
+        signal,
+      ),
 
     async send(msg: OutboundMessage, signal: AbortSignal): Promise<SendResult> {
       // Everything the adapter says is scrubbed of the credentials and this message's body.

@@ -51,12 +51,28 @@ export interface WebhookRequest {
   rawBody: string;
 }
 
+/** The answer to "did this message reach you?" after an ambiguous attempt. */
+export type LookupResult =
+  | { found: true; providerMessageId: string; providerStatus: string }
+  | { found: false }
+  | { error: string };
+
+/** What to look for: the message as sent, no earlier than `sentAfter`. */
+export interface LookupQuery {
+  to: string;
+  from: string | null;
+  body: string;
+  sentAfter: Date;
+}
+
 export interface Provider {
   /** Provider kind, e.g. `sandbox`, `twilio`. */
   readonly name: string;
   /** The account label within that provider (several accounts can share a kind). */
   readonly account: string;
   send(msg: OutboundMessage, signal: AbortSignal): Promise<SendResult>;
+  /** Finds a message the provider may have created (for providers that can be asked). */
+  lookup?(q: LookupQuery, signal: AbortSignal): Promise<LookupResult>;
   /** True when the webhook really comes from this provider. */
   verifyWebhook?(req: WebhookRequest): boolean | Promise<boolean>;
   /** The receipts a verified webhook carries. */

@@ -64,13 +64,17 @@ export interface Outcome {
   /** For `queued`: when to try again. */
   runAt?: Date;
   providerMessageId?: string | null;
-  error?: { code: string | null; message: string | null; class: string | null };
+  error?: { code: string | null; message: string | null; class: string | null; rule?: string };
+  /** True when this attempt did not spend the message's budget (rate limit, account failure). */
+  free?: boolean;
+  /** Whether the message is in doubt afterwards (unchanged when undefined). */
+  inDoubt?: boolean;
   /** The provider call, if one was made. */
   attempt?: {
     number: number;
     provider: string;
     account: string;
-    outcome: "accepted" | "failed";
+    outcome: "accepted" | "failed" | "reconciled";
     providerStatus: string | null;
     httpStatus: number | null;
     startedAt: Date;
@@ -84,11 +88,14 @@ export interface Outcome {
 const RECORD = `
   with v as (
     select * from unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                         $7::text[], $8::text[])
-      as t(id, status, run_at, provider_message_id, error_code, error_message, error_class)
+                         $7::text[], $8::text[], $23::int[], $24::boolean[], $25::text[])
+      as t(id, status, run_at, provider_message_id, error_code, error_message, error_class,
+           free, in_doubt, error_rule)
   ), upd as (
     update smsq.messages m
     set status = v.status,
+        free_attempts = m.free_attempts + v.free,
+        in_doubt = coalesce(v.in_doubt, m.in_doubt),
         run_at = coalesce(v.run_at, m.run_at),
         provider_message_id = coalesce(v.provider_message_id, m.provider_message_id),
         last_error_code = case when v.error_code is null and v.error_message is null
@@ -103,7 +110,7 @@ const RECORD = `
         lease_owner = null, lease_expires_at = null, updated_at = now()
     from v
     where m.id = v.id and m.status = 'sending' and m.lease_owner = $1
-    returning m.id, m.status, v.error_code, v.error_class
+    returning m.id, m.status, v.error_code, v.error_class, v.error_rule
   ), att as (
     insert into smsq.attempts (message_id, attempt, provider, account, worker_id, outcome,
                                provider_message_id, provider_status, http_status, error_code,
@@ -119,8 +126,9 @@ const RECORD = `
   ), ev as (
     insert into smsq.message_events (message_id, type, from_status, to_status, source, detail)
     select id, 'status', 'sending', status, 'dispatcher',
-           case when error_code is null then null
-                else jsonb_build_object('errorCode', error_code, 'errorClass', error_class) end
+           case when error_code is null and error_class is null then null
+                else jsonb_build_object('errorCode', error_code, 'errorClass', error_class,
+                                        'rule', error_rule) end
     from upd
   )
   select id from upd`;
@@ -177,6 +185,9 @@ export async function recordOutcomes(
     a((o) => (o.attempt.outcome === "failed" ? (o.error?.class ?? null) : null)),
     a((o) => o.attempt.startedAt.toISOString()),
     a((o) => o.attempt.finishedAt.toISOString()),
+    outcomes.map((o) => (o.free ? 1 : 0)),
+    outcomes.map((o) => o.inDoubt ?? null),
+    outcomes.map((o) => o.error?.rule ?? null),
   ]);
   const kept = new Set(rows.map((r) => r.id));
   return outcomes.map((o) => o.messageId).filter((id) => !kept.has(id));
@@ -248,12 +259,14 @@ export async function reapExpiredLeases(
        for update skip locked
      ), upd as (
        update smsq.messages m
-       set status = case when m.attempts >= $2 then 'failed' else 'queued' end,
+       set status = case when m.attempts - m.budget_base - m.free_attempts >= $2
+                         then 'failed' else 'queued' end,
            run_at = now(), lease_owner = null, lease_expires_at = null, updated_at = now(),
-           completed_at = case when m.attempts >= $2 then now() else null end,
+           completed_at = case when m.attempts - m.budget_base - m.free_attempts >= $2
+                               then now() else null end,
            last_error_code = 'lease_expired',
            last_error_message = 'the worker sending it stopped before recording the outcome',
-           last_error_class = 'ambiguous'
+           last_error_class = 'ambiguous', in_doubt = true
        from dead where m.id = dead.id
        returning m.id, m.attempts, m.status, m.provider, m.account, dead.lease_owner,
                  dead.lease_expires_at

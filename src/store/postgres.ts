@@ -46,6 +46,13 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       let broken = false;
+      // A connection that dies between two statements of the transaction emits 'error' on the
+      // checked-out client, which the pool does not listen to while it is lent out: without
+      // this listener the process would crash. The failing statement rejects as usual.
+      const onError = () => {
+        broken = true;
+      };
+      client.on("error", onError);
       try {
         await client.query("begin");
         const out = await fn(q(client));
@@ -59,6 +66,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
         }
         throw e;
       } finally {
+        client.off("error", onError);
         client.release(broken);
       }
     },

@@ -17,6 +17,9 @@ export interface MessageRow {
   valid_until: Date | null;
   run_at: Date;
   attempts: number;
+  budget_base: number;
+  free_attempts: number;
+  in_doubt: boolean;
   lease_owner: string | null;
   lease_expires_at: Date | null;
   provider: string | null;
@@ -37,7 +40,7 @@ export interface AttemptRow {
   attempt: number;
   provider: string;
   account: string;
-  outcome: "accepted" | "failed" | "abandoned";
+  outcome: "accepted" | "failed" | "abandoned" | "reconciled";
   provider_message_id: string | null;
   provider_status: string | null;
   http_status: number | null;
@@ -79,6 +82,7 @@ export function toMessage(r: MessageRow): Message {
     metadata: r.metadata,
     attemptCount: r.attempts,
     retrying: r.status === "queued" && r.attempts > 0,
+    inDoubt: r.in_doubt,
     nextAttemptAt: waiting ? iso(r.run_at) : null,
     lastError:
       r.last_error_code === null && r.last_error_message === null

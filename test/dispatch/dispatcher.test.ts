@@ -6,6 +6,7 @@ import type { Provider } from "../../src/providers/types.js";
 import { getMessage } from "../../src/store/messages.js";
 import { ENGINES, openTestStore, waitFor, type TestStore } from "../helpers/db.js";
 import { silentLog } from "../helpers/log.js";
+import { TINY_BACKOFF } from "../helpers/providers.js";
 import { deferred, failure, ok, scripted } from "../helpers/providers.js";
 import { phone, seed } from "../helpers/seed.js";
 
@@ -17,7 +18,7 @@ const settings: DispatcherSettings = {
   sendTimeoutMs: 5_000,
   housekeepingMs: 10,
   // Tiny backoff so retries come due at once; the delay maths has its own unit tests.
-  retry: { maxAttempts: 3, baseMs: 1, capMs: 2 },
+  retry: { maxAttempts: 3, backoff: TINY_BACKOFF },
 };
 
 async function statusCounts(store: TestStore): Promise<Record<string, number>> {
@@ -94,7 +95,7 @@ describe.each(ENGINES)("dispatcher on %s", (engine) => {
     await waitFor(async () => ((await statusCounts(store)).failed === 2 ? true : undefined));
     const a = await getMessage(store.db, perm as string);
     expect(a?.attemptCount).toBe(1);
-    expect(a?.lastError).toMatchObject({ code: "21211", class: "permanent" });
+    expect(a?.lastError).toMatchObject({ code: "21211", class: "recipient_permanent" });
     const b = await getMessage(store.db, flaky as string);
     expect(b?.attemptCount).toBe(settings.retry.maxAttempts);
     expect(b?.attempts).toHaveLength(settings.retry.maxAttempts);
@@ -120,7 +121,7 @@ describe.each(ENGINES)("dispatcher on %s", (engine) => {
       scripted(() => {
         throw new Error("socket hang up");
       }),
-      { retry: { maxAttempts: 1, baseMs: 1, capMs: 1 } },
+      { retry: { maxAttempts: 1, backoff: TINY_BACKOFF } },
     );
     const m = await waitFor(async () => {
       const got = await getMessage(store.db, id as string);

@@ -20,8 +20,9 @@ export function scripted(
   sink?: ReceiptSink,
 ): ScriptedProvider {
   const calls: OutboundMessage[] = [];
+  // Named "twilio" so that failures are classified with Twilio's code table.
   return {
-    name: "sandbox",
+    name: "twilio",
     account: "test",
     calls,
     async send(msg) {
@@ -29,11 +30,11 @@ export function scripted(
       const res = await answer(msg, calls.length);
       if (res.ok && sink) {
         sink.push({
-          provider: "sandbox",
+          provider: "twilio",
           providerMessageId: res.providerMessageId,
           status: "delivered",
           providerStatus: "delivered",
-          dedupeKey: `sandbox:${res.providerMessageId}:delivered`,
+          dedupeKey: `twilio:${res.providerMessageId}:delivered`,
         });
       }
       return res;
@@ -63,3 +64,11 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
+
+/** Backoff so short that retries come due at once (the delay maths has its own unit tests). */
+export const TINY_BACKOFF = {
+  transient: { baseMs: 1, capMs: 2 },
+  ambiguous: { baseMs: 1, capMs: 2 },
+  rate_limited: { baseMs: 1, capMs: 2 },
+  account: { baseMs: 1, capMs: 2 },
+};

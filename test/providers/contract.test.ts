@@ -96,7 +96,12 @@ describe.each(ADAPTERS)("provider contract: $name", (adapter) => {
   it("reports a rate limit as retryable and rate-limited, not ambiguous", async () => {
     sim.configure({ rate429: 1 });
     const r = failed(await send(adapter.make(sim)));
-    expect(r).toMatchObject({ retryable: true, ambiguous: false, rateLimited: true, httpStatus: 429 });
+    expect(r).toMatchObject({
+      retryable: true,
+      ambiguous: false,
+      rateLimited: true,
+      httpStatus: 429,
+    });
     expect(r.code).toBe(adapter.rateLimitCode);
   });
 
@@ -136,7 +141,12 @@ describe.each(ADAPTERS)("provider contract: $name", (adapter) => {
             from: "+14155550000",
             baseUrl: sim.url,
           })
-        : createDialpad({ account: "x", apiToken: "wrong-token", from: "+14155550000", baseUrl: sim.url });
+        : createDialpad({
+            account: "x",
+            apiToken: "wrong-token",
+            from: "+14155550000",
+            baseUrl: sim.url,
+          });
     const r = failed(await send(p));
     expect(r).toMatchObject({ retryable: false, httpStatus: 401 });
     expect(JSON.stringify(r)).not.toContain("wrong-token");

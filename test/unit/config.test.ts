@@ -64,8 +64,11 @@ describe("loadConfig", () => {
       leaseMs: 120_000,
       sendTimeoutMs: 30_000,
       maxAttempts: 5,
+      inDoubtPolicy: null,
+      alertWebhookUrl: null,
       logLevel: "info",
       source: { file: null },
+      classOverrides: {},
       accounts: [],
       account: { kind: "sandbox", name: "sandbox" },
     });

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { fullJitter } from "../../src/policy/backoff.js";
-import { decideRetry, type RetrySettings } from "../../src/policy/retry.js";
+import {
+  decide,
+  spendsBudget,
+  type FailureInput,
+  type PolicySettings,
+} from "../../src/policy/decide.js";
 
 const JUST_UNDER_ONE = 1 - 2 ** -53; // the largest double below 1
 const always = (x: number) => () => x;
@@ -75,79 +80,98 @@ describe("fullJitter", () => {
   });
 });
 
-describe("decideRetry", () => {
-  const s: RetrySettings = { baseMs: 1000, capMs: 60_000, maxAttempts: 5 };
+describe("decide (delivery policy)", () => {
+  const b = { baseMs: 1000, capMs: 60_000 };
+  const s: PolicySettings = {
+    maxAttempts: 5,
+    backoff: {
+      transient: b,
+      ambiguous: { baseMs: 2000, capMs: 60_000 },
+      rate_limited: b,
+      account: b,
+    },
+  };
   const now = new Date("2026-01-15T12:00:00Z");
   const at = (ms: number) => new Date(now.getTime() + ms);
-
-  it("fails a non-retryable error at once", () => {
-    expect(decideRetry({ retryable: false }, 1, null, now, s, always(0.5))).toEqual({
-      action: "fail",
-    });
-    expect(
-      decideRetry({ retryable: false, retryAfterMs: 10 }, 1, at(3_600_000), now, s, always(0.5)),
-    ).toEqual({ action: "fail" });
+  const input = (over: Partial<FailureInput>): FailureInput => ({
+    class: "transient",
+    optOut: false,
+    spent: 1,
+    streak: 1,
+    validUntil: null,
+    now,
+    ...over,
   });
 
-  it("fails once the attempt budget is spent", () => {
-    expect(decideRetry({ retryable: true }, 5, null, now, s, always(0.5))).toEqual({
+  it("fails permanent classes at once, and suppresses an opt-out", () => {
+    expect(decide(input({ class: "recipient_permanent" }), s, always(0.5))).toEqual({
       action: "fail",
+      reason: null,
     });
-    expect(decideRetry({ retryable: true }, 6, null, now, s, always(0.5))).toEqual({
+    expect(decide(input({ class: "content_permanent", spent: 0 }), s, always(0.5))).toEqual({
       action: "fail",
+      reason: null,
     });
-    expect(decideRetry({ retryable: true }, 4, null, now, s, always(0.5)).action).toBe("retry");
-    expect(
-      decideRetry({ retryable: true }, 1, null, now, { ...s, maxAttempts: 1 }, always(0.5)),
-    ).toEqual({ action: "fail" });
+    expect(decide(input({ class: "recipient_permanent", optOut: true }), s, always(0.5))).toEqual({
+      action: "suppress",
+    });
   });
 
-  it("retries after attempts 1..4 with the exact jittered delays", () => {
+  it("retries transient failures with the exact jittered delays until the budget is spent", () => {
     const random = sequence([0.5, 0.5, 0.25, 0.875]);
     // Ceilings 1000, 2000, 4000, 8000 → 500, 1000, 1000, 7000.
-    const delays = [1, 2, 3, 4].map((attempt) => {
-      const d = decideRetry({ retryable: true }, attempt, null, now, s, random);
-      if (d.action !== "retry") throw new Error(`expected retry, got ${d.action}`);
+    const delays = [1, 2, 3, 4].map((n) => {
+      const d = decide(input({ spent: n, streak: n }), s, random);
+      if (d.action !== "retry") throw new Error(d.action);
+      expect(d).toMatchObject({ free: false, inDoubt: false });
       return d.runAt.getTime() - now.getTime();
     });
     expect(delays).toEqual([500, 1000, 1000, 7000]);
+    expect(decide(input({ spent: 5, streak: 5 }), s, always(0.5))).toEqual({
+      action: "fail",
+      reason: null,
+    });
   });
 
-  it("honours retryAfterMs as a minimum", () => {
-    // Jitter would be 500 (attempt 1, ceiling 1000); Retry-After asks for 30 s.
-    expect(
-      decideRetry({ retryable: true, retryAfterMs: 30_000 }, 1, null, now, s, always(0.5)),
-    ).toEqual({ action: "retry", runAt: at(30_000) });
-    // Jitter 2000 (attempt 3, ceiling 4000) is longer than Retry-After 10 ms.
-    expect(
-      decideRetry({ retryable: true, retryAfterMs: 10 }, 3, null, now, s, always(0.5)),
-    ).toEqual({ action: "retry", runAt: at(2000) });
-    // Retry-After beyond the cap still wins.
-    expect(
-      decideRetry({ retryable: true, retryAfterMs: 120_000 }, 1, null, now, s, always(0)),
-    ).toEqual({ action: "retry", runAt: at(120_000) });
+  it("does not spend the budget on rate limits or account failures, whatever was spent", () => {
+    for (const c of ["rate_limited", "account"] as const) {
+      expect(spendsBudget(c)).toBe(false);
+      const d = decide(input({ class: c, spent: 99, streak: 2 }), s, always(0.5));
+      expect(d).toEqual({ action: "retry", runAt: at(1000), free: true, inDoubt: false });
+    }
+    for (const c of [
+      "transient",
+      "ambiguous",
+      "recipient_permanent",
+      "content_permanent",
+    ] as const) {
+      expect(spendsBudget(c)).toBe(true);
+    }
   });
 
-  it("expires when the retry would be at or past validUntil", () => {
-    // Attempt 2 with random 0.5: delay 1000.
-    expect(decideRetry({ retryable: true }, 2, at(999), now, s, always(0.5))).toEqual({
-      action: "expire",
-    });
-    expect(decideRetry({ retryable: true }, 2, at(1000), now, s, always(0.5))).toEqual({
-      action: "expire",
-    });
-    expect(decideRetry({ retryable: true }, 2, at(1001), now, s, always(0.5))).toEqual({
+  it("honours Retry-After as a minimum", () => {
+    const d = decide(input({ class: "rate_limited", retryAfterMs: 30_000 }), s, always(0.5));
+    expect(d).toMatchObject({ action: "retry", runAt: at(30_000) });
+  });
+
+  it("marks an ambiguous retry in doubt, and fails it as in_doubt when its time runs out", () => {
+    expect(decide(input({ class: "ambiguous" }), s, always(0.5))).toEqual({
       action: "retry",
       runAt: at(1000),
+      free: false,
+      inDoubt: true,
     });
-    expect(
-      decideRetry({ retryable: true, retryAfterMs: 60_000 }, 1, at(59_999), now, s, always(0)),
-    ).toEqual({ action: "expire" });
+    expect(decide(input({ class: "ambiguous", validUntil: at(500) }), s, always(0.5))).toEqual({
+      action: "fail",
+      reason: "in_doubt",
+    });
   });
 
-  it("prefers fail over expire when the budget is spent", () => {
-    expect(decideRetry({ retryable: true }, 5, at(-1), now, s, always(0))).toEqual({
-      action: "fail",
+  it("expires a transient or rate-limited message rather than retry past its validity", () => {
+    expect(decide(input({ validUntil: at(500) }), s, always(0.5))).toEqual({ action: "expire" });
+    expect(decide(input({ class: "rate_limited", validUntil: at(500) }), s, always(0.5))).toEqual({
+      action: "expire",
     });
+    expect(decide(input({ validUntil: at(501) }), s, always(0.5)).action).toBe("retry");
   });
 });

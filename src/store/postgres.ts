@@ -14,6 +14,8 @@ export interface PostgresOptions {
   /** Pool size; each worker process needs few connections (one claim, one record, the API). */
   max?: number;
   onError?: (err: Error) => void;
+  /** Client-side limit on one statement (default 20 s). */
+  queryTimeoutMs?: number;
 }
 
 /** Opens a pool against a PostgreSQL server. It reconnects by itself after an outage. */
@@ -25,6 +27,10 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     idleTimeoutMillis: 30000,
     types: typeParsers,
     application_name: "smsq",
+    // A statement whose connection silently died (seen in the outage test under load: a record
+    // that never answered) must fail and be retried, not hang its worker forever.
+    query_timeout: opts.queryTimeoutMs ?? 20_000,
+    keepAlive: true,
   });
   // An idle client losing its connection emits here; without a listener the process would die.
   pool.on("error", (err) => opts.onError?.(err));

@@ -38,59 +38,70 @@ describe.skipIf(!TEST_DATABASE_URL)("a PostgreSQL outage", () => {
     await drop();
   });
 
-  it("gets 503 from the API, stores nothing, and recovers by itself", async () => {
-    const config = loadConfig({
-      SMSQ_DATABASE_URL: proxiedUrl,
-      SMSQ_PORT: "0",
-      SMSQ_POLL_INTERVAL_MS: "20",
-    });
-    const running: Running = await start(config, { api: true, worker: true, log: silentLog });
-    try {
-      const post = (to: string) =>
-        fetch(`${running.url}/v1/messages`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ to, body: "reminder" }),
-        });
-      const before = await post("+14155552671");
-      expect(before.status).toBe(202);
+  it(
+    "gets 503 from the API, stores nothing, and recovers by itself",
+    { timeout: 90_000 },
+    async () => {
+      const config = loadConfig({
+        SMSQ_DATABASE_URL: proxiedUrl,
+        SMSQ_PORT: "0",
+        SMSQ_POLL_INTERVAL_MS: "20",
+      });
+      const running: Running = await start(config, { api: true, worker: true, log: silentLog });
+      try {
+        const post = (to: string) =>
+          fetch(`${running.url}/v1/messages`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ to, body: "reminder" }),
+          });
+        const before = await post("+14155552671");
+        expect(before.status).toBe(202);
 
-      await proxy.down();
-      const during = await post("+14155552672");
-      expect(during.status).toBe(503);
-      expect(((await during.json()) as { error: { code: string } }).error.code).toBe(
-        "store_unavailable",
-      );
-      expect((await fetch(`${running.url}/readyz`)).status).toBe(503);
-      expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
-
-      await proxy.up();
-      const after = await waitFor(async () => {
-        const r = await post("+14155552673");
-        return r.status === 202 ? r : undefined;
-      }, 20_000);
-      const { id } = (await after.json()) as { id: string };
-      await waitFor(
-        async () => ((await getMessage(direct, id))?.status === "delivered" ? true : undefined),
-        20_000,
-      );
-      // The first message may have been in flight when the store went away: its outcome is
-      // recorded when the worker's retry comes round (backoff up to 5 s), not lost.
-      const rows = await waitFor(async () => {
-        const r = await direct.query<{ to_number: string; status: string }>(
-          "select to_number, status from smsq.messages order by to_number",
+        await proxy.down();
+        const during = await post("+14155552672");
+        expect(during.status).toBe(503);
+        expect(((await during.json()) as { error: { code: string } }).error.code).toBe(
+          "store_unavailable",
         );
-        return r.every((m) => m.status === "delivered") ? r : undefined;
-      }, 20_000);
-      // The message refused with 503 is not there; the others are delivered.
-      expect(rows).toEqual([
-        { to_number: "+14155552671", status: "delivered" },
-        { to_number: "+14155552673", status: "delivered" },
-      ]);
-    } finally {
-      await running.stop();
-    }
-  });
+        expect((await fetch(`${running.url}/readyz`)).status).toBe(503);
+        expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+
+        await proxy.up();
+        const after = await waitFor(async () => {
+          const r = await post("+14155552673");
+          return r.status === 202 ? r : undefined;
+        }, 20_000);
+        const { id } = (await after.json()) as { id: string };
+        await waitFor(
+          async () => ((await getMessage(direct, id))?.status === "delivered" ? true : undefined),
+          20_000,
+        );
+        // The first message may have been in flight when the store went away: its outcome is
+        // recorded when the worker's retry comes round (backoff up to 5 s), not lost.
+        const rows = await waitFor(async () => {
+          const r = await direct.query<{ to_number: string; status: string }>(
+            "select to_number, status from smsq.messages order by to_number",
+          );
+          return r.every((m) => m.status === "delivered") ? r : undefined;
+        }, 45_000).catch(async (e: unknown) => {
+          const state = await direct.query(
+            `select m.to_number, m.status, m.provider_message_id, m.lease_owner,
+                  (select count(*)::int from smsq.pending_receipts) as held
+           from smsq.messages m`,
+          );
+          throw new Error(`${(e as Error).message}: ${JSON.stringify(state)}`);
+        });
+        // The message refused with 503 is not there; the others are delivered.
+        expect(rows).toEqual([
+          { to_number: "+14155552671", status: "delivered" },
+          { to_number: "+14155552673", status: "delivered" },
+        ]);
+      } finally {
+        await running.stop();
+      }
+    },
+  );
 
   it("keeps the outcome of calls in flight and records it once the store is back", async () => {
     await direct.exec("truncate smsq.messages, smsq.attempts, smsq.message_events");

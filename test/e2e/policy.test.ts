@@ -120,8 +120,9 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
         last_error_code: string | null;
       }>("select id, to_number, status, body, last_error_code from smsq.messages");
       const created = new Map<string, number>();
-      for (const e of sim.log())
-        {if (e.outcome === "created") created.set(e.body, (created.get(e.body) ?? 0) + 1);}
+      for (const e of sim.log()) {
+        if (e.outcome === "created") created.set(e.body, (created.get(e.body) ?? 0) + 1);
+      }
       // No message was created twice at the provider.
       expect([...created.values()].filter((n) => n > 1)).toEqual([]);
       for (const r of rows) {

@@ -90,6 +90,7 @@ function createDispatcher(config: Config, db: Db, log: Logger, receipts: Receipt
       // Reconcile where the provider can be asked (it has a lookup), else resend.
       inDoubt: config.inDoubtPolicy ?? (provider.lookup ? "reconcile" : "resend"),
       classOverrides: config.classOverrides,
+      watch: { maxQueueAgeMs: config.alertQueueAgeMs, maxDeadLetters: config.alertDeadLetters },
     },
   });
 }

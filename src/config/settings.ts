@@ -302,6 +302,20 @@ export const SETTINGS = {
     default: null,
     doc: "URL that alerts (circuit opened/closed, account failures) are POSTed to as JSON.",
   }),
+  alertQueueAgeMs: spec({
+    env: "SMSQ_ALERT_QUEUE_AGE_MS",
+    key: "alertQueueAgeMs",
+    parse: int(1000, 86_400_000),
+    default: 300_000,
+    doc: "Alert when the oldest due message has waited longer than this.",
+  }),
+  alertDeadLetters: spec({
+    env: "SMSQ_ALERT_DEAD_LETTERS",
+    key: "alertDeadLetters",
+    parse: int(1, 10_000_000),
+    default: 100,
+    doc: "Alert when more messages than this end failed within 5 minutes.",
+  }),
   logLevel: spec({
     env: "SMSQ_LOG_LEVEL",
     key: "logLevel",

@@ -29,6 +29,7 @@ import { addSuppression } from "../store/suppressions.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
 import { Signal } from "./signal.js";
+import { DEFAULT_WATCH, watchQueue, type WatchSettings } from "./watch.js";
 
 export interface DispatcherSettings {
   /** Messages claimed per round trip. */
@@ -52,6 +53,8 @@ export interface DispatcherSettings {
   /** Per-code class overrides from config. */
   classOverrides?: ClassOverrides;
   breaker?: Partial<BreakerSettings>;
+  /** Queue-age and dead-letter alert thresholds. */
+  watch?: Partial<WatchSettings>;
 }
 
 export interface DispatcherDeps {
@@ -107,6 +110,7 @@ export class Dispatcher {
   private readonly wakeup = new Signal();
   private readonly slotFree = new Signal();
   private lastHousekeeping = 0;
+  private lastWatch = 0;
   private readonly now: () => Date;
   private readonly random: () => number;
   private outage = false;
@@ -216,6 +220,11 @@ export class Dispatcher {
     const expired = await expireOverdue(db, 1000);
     const reaped = await reapExpiredLeases(db, 1000, s.retry.maxAttempts);
     this.stats.heldReceiptsApplied += await applyRecordedHeldReceipts(db, 500);
+    const watch = { ...DEFAULT_WATCH, ...s.watch };
+    if (t - this.lastWatch >= watch.everyMs) {
+      this.lastWatch = t;
+      await watchQueue(db, this.alerts, watch);
+    }
     const unknown = await sweepHeldReceipts(db, s.receiptHoldMs ?? 3_600_000);
     if (unknown > 0) {
       this.stats.unknownReceipts += unknown;

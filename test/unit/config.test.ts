@@ -66,6 +66,8 @@ describe("loadConfig", () => {
       maxAttempts: 5,
       inDoubtPolicy: null,
       alertWebhookUrl: null,
+      alertQueueAgeMs: 300_000,
+      alertDeadLetters: 100,
       logLevel: "info",
       source: { file: null },
       classOverrides: {},

@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { buildServer } from "./api/server.js";
-import type { Config } from "./config/index.js";
+import type { Account, Config } from "./config/index.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { AlertSink } from "./policy/alerts.js";
 import { ReceiptBuffer } from "./dispatch/receipts.js";
@@ -37,8 +37,11 @@ export function newWorkerId(): string {
 }
 
 /** The adapter for the account messages are sent through. */
-export function createProvider(config: Config, receipts: ReceiptBuffer): Provider {
-  const a = config.account;
+export function createProvider(
+  config: Config,
+  receipts: ReceiptBuffer,
+  a: Account = config.account,
+): Provider {
   switch (a.kind) {
     case "sandbox":
       return createSandbox({ sink: receipts, logFile: config.sandboxLog });
@@ -72,11 +75,12 @@ export function createProvider(config: Config, receipts: ReceiptBuffer): Provide
 }
 
 function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {
-  const provider = createProvider(config, receipts);
+  const route = config.routeAccounts.map((a) => createProvider(config, receipts, a));
+  const provider = route[0] as Provider;
   return new Dispatcher({
     db,
     log,
-    provider,
+    route,
     alerts: new AlertSink(log, config.alertWebhookUrl),
     workerId: newWorkerId(),
     settings: {

@@ -18,8 +18,10 @@ export type Config = Readonly<{ [K in SettingName]: ValueOf<K> }> & {
   readonly source: { file: string | null };
   /** Every configured provider account (environment and file). */
   readonly accounts: readonly Account[];
-  /** The account messages are sent through. */
+  /** The account messages are sent through (the first of the route). */
   readonly account: Account;
+  /** Accounts in failover order. */
+  readonly routeAccounts: readonly Account[];
   /** Per-provider error-class overrides from the config file's `classOverrides`. */
   readonly classOverrides: ClassOverrides;
 };
@@ -98,6 +100,21 @@ export function loadConfig(
     problems.push(...resolved.problems);
     out.accounts = Object.freeze(resolved.accounts.map((a) => Object.freeze(a)));
     out.account = resolved.active;
+    const names = out.route as string[];
+    if (names.length === 0) {
+      out.routeAccounts = Object.freeze([resolved.active]);
+    } else {
+      const all = [...resolved.accounts, { kind: "sandbox", name: "sandbox" } as Account];
+      const route: Account[] = [];
+      for (const n of names) {
+        const a = all.find((x) => x.name === n);
+        if (!a) problems.push(`SMSQ_ROUTE: no account named "${n}" is configured`);
+        else if (route.includes(a)) problems.push(`SMSQ_ROUTE: "${n}" is listed twice`);
+        else route.push(a);
+      }
+      out.routeAccounts = Object.freeze(route);
+      if (route[0]) out.account = route[0];
+    }
   }
   out.classOverrides = parseOverrides(
     (fromFile.values as Record<string, unknown>).classOverrides,

@@ -155,6 +155,19 @@ export const SETTINGS = {
     default: null,
     doc: "Provider to send through: the configured real one (Twilio first), else `sandbox`.",
   }),
+  route: spec<string[]>({
+    env: "SMSQ_ROUTE",
+    key: "route",
+    parse: (raw) => {
+      const names = raw
+        .split(",")
+        .map((n) => n.trim())
+        .filter((n) => n.length > 0);
+      return names.length > 0 ? names : { error: "must list at least one account name" };
+    },
+    default: [],
+    doc: "Accounts in failover order, comma-separated names (e.g. twilio-main,twilio-backup,dialpad); default: the one account sent through.",
+  }),
   publicUrl: spec<string | null>({
     env: "SMSQ_PUBLIC_URL",
     key: "publicUrl",

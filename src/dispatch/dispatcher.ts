@@ -53,13 +53,18 @@ export interface DispatcherSettings {
   /** Per-code class overrides from config. */
   classOverrides?: ClassOverrides;
   breaker?: Partial<BreakerSettings>;
+  /** Transient or rate-limited failures on one account before a message moves on (default 2). */
+  failoverAfter?: number;
   /** Queue-age and dead-letter alert thresholds. */
   watch?: Partial<WatchSettings>;
 }
 
 export interface DispatcherDeps {
   db: Db;
-  provider: Provider;
+  /** The single account to send through (or give `route`). */
+  provider?: Provider;
+  /** Accounts in failover order: the first usable one sends; later ones take over. */
+  route?: Provider[];
   log: Logger;
   workerId: string;
   settings: DispatcherSettings;
@@ -114,7 +119,8 @@ export class Dispatcher {
   private readonly now: () => Date;
   private readonly random: () => number;
   private outage = false;
-  private readonly breaker: Breaker;
+  private readonly route: Provider[];
+  private readonly breakers = new Map<string, Breaker>();
   readonly alerts: AlertSink;
   private readonly policy: PolicySettings;
 
@@ -126,13 +132,28 @@ export class Dispatcher {
       maxAttempts: deps.settings.retry.maxAttempts,
       backoff: { ...DEFAULT_BACKOFF, ...deps.settings.retry.backoff },
     };
-    this.breaker = new Breaker(
-      deps.db,
-      deps.provider.account,
-      { ...DEFAULT_BREAKER, ...deps.settings.breaker },
-      deps.log,
-      this.alerts,
-    );
+    this.route = deps.route ?? (deps.provider ? [deps.provider] : []);
+    if (this.route.length === 0) throw new Error("a dispatcher needs a provider");
+    for (const p of this.route) {
+      this.breakers.set(
+        p.account,
+        new Breaker(
+          deps.db,
+          p.account,
+          { ...DEFAULT_BREAKER, ...deps.settings.breaker },
+          deps.log,
+          this.alerts,
+        ),
+      );
+    }
+  }
+
+  private breaker(account: string): Breaker {
+    return this.breakers.get(account) ?? (this.breakers.get(this.route[0]!.account) as Breaker);
+  }
+
+  private providerFor(account: string | null): Provider {
+    return this.route.find((p) => p.account === account) ?? (this.route[0] as Provider);
   }
 
   /** Starts claiming. */
@@ -172,28 +193,46 @@ export class Dispatcher {
           await this.slotFree.wait(s.pollMs);
           continue;
         }
-        // The account's circuit and cooldown decide how much this round may take.
-        const gate = await this.breaker.gate(room, this.now());
-        if (gate.allow === 0) {
+        // Each account's circuit and cooldown decide where this round may send, and how much.
+        const now = this.now();
+        const gates = await Promise.all(
+          this.route.map((p) => this.breaker(p.account).gate(room, now)),
+        );
+        const usable = this.route
+          .map((p, position) => ({ account: p.account, provider: p.name, position }))
+          .filter((_, i) => (gates[i]?.allow ?? 0) > 0 && !gates[i]?.probe);
+        const probes = this.route.filter((_, i) => gates[i]?.probe);
+        for (const p of probes) {
+          const one = await claimDue(this.deps.db, {
+            workerId: this.deps.workerId,
+            limit: 1,
+            leaseMs: s.leaseMs,
+            accounts: [{ account: p.account, provider: p.name, position: this.route.indexOf(p) }],
+            probe: true,
+          });
+          if (one.length > 0) this.launch(one, p.account);
+          else await this.breaker(p.account).probeResult(null, "nothing to send");
+        }
+        const allow = usable.length > 0 ? room : 0;
+        if (allow === 0) {
           this.stats.rounds += 1;
-          await this.wakeup.wait(Math.min(Math.max(gate.waitMs, 10), s.pollMs * 4));
+          const wait = Math.min(...gates.map((g) => g.waitMs));
+          await this.wakeup.wait(Math.min(Math.max(wait, 10), s.pollMs * 4));
           continue;
         }
         const batch = await claimDue(this.deps.db, {
           workerId: this.deps.workerId,
-          limit: gate.allow,
+          limit: allow,
           leaseMs: s.leaseMs,
-          provider: this.deps.provider.name,
-          account: this.deps.provider.account,
+          accounts: usable,
         });
         this.stats.rounds += 1;
         if (this.outage) log.info("store reachable again; dispatching resumed");
         this.outage = false;
         failures = 0;
-        if (batch.length > 0) this.launch(batch, gate.probe);
-        else if (gate.probe) await this.breaker.probeResult(null, "nothing to send");
+        if (batch.length > 0) this.launch(batch, null);
         // A short batch means nothing more is due right now.
-        if (batch.length < gate.allow) await this.wakeup.wait(s.pollMs);
+        if (batch.length < allow) await this.wakeup.wait(s.pollMs);
       } catch (e) {
         failures += 1;
         this.stats.storeErrors += 1;
@@ -234,7 +273,8 @@ export class Dispatcher {
     if (promoted > 0 || expired > 0) this.deps.log.debug({ promoted, expired }, "housekeeping");
   }
 
-  private launch(batch: ClaimedMessage[], probe: boolean): void {
+  /** Starts a batch; `probe` names the account a half-open probe batch tests. */
+  private launch(batch: ClaimedMessage[], probe: string | null): void {
     this.stats.claimed += batch.length;
     this.inflight += batch.length;
     const p = this.process(batch, probe).finally(() => {
@@ -245,13 +285,14 @@ export class Dispatcher {
     this.batches.add(p);
   }
 
-  private async process(batch: ClaimedMessage[], probe: boolean): Promise<void> {
+  private async process(batch: ClaimedMessage[], probe: string | null): Promise<void> {
     const s = this.deps.settings;
     const results = await Promise.all(
-      batch.map((m) =>
-        attempt(
+      batch.map(async (m) => {
+        const provider = this.providerFor(m.account);
+        const r = await attempt(
           m,
-          this.deps.provider,
+          provider,
           {
             policy: this.policy,
             inDoubt: s.inDoubt ?? "reconcile",
@@ -260,12 +301,36 @@ export class Dispatcher {
           },
           this.now,
           this.random,
-        ),
-      ),
+        );
+        this.advance(m, r);
+        return { r, account: provider.account };
+      }),
     );
-    this.count(results);
-    await this.record(results.map((r) => r.outcome));
+    this.count(results.map((x) => x.r));
+    await this.record(results.map((x) => x.r.outcome));
     await this.effects(results, probe);
+  }
+
+  /**
+   * Failover by patience: after `failoverAfter` transient or rate-limited failures on one
+   * account, the message's next attempt goes to the next account of the route.
+   */
+  private advance(m: ClaimedMessage, r: AttemptResult): void {
+    if (this.route.length < 2 || r.outcome.status !== "queued") return;
+    const c = r.errorClass;
+    if (c !== "transient" && c !== "rate_limited" && c !== "account") return;
+    const position = Math.max(
+      0,
+      this.route.findIndex((p) => p.account === m.account),
+    );
+    const failures = m.step_failures + 1;
+    const patience = this.deps.settings.failoverAfter ?? 2;
+    if ((failures >= patience || c === "account") && position + 1 < this.route.length) {
+      r.outcome.routeStep = position + 1;
+      r.outcome.stepFailures = 0;
+    } else {
+      r.outcome.stepFailures = failures;
+    }
   }
 
   private count(results: AttemptResult[]): void {
@@ -283,20 +348,27 @@ export class Dispatcher {
   }
 
   /** Cooldowns, circuit and suppressions; an outage here only logs (the policy repeats them). */
-  private async effects(results: AttemptResult[], probe: boolean): Promise<void> {
+  private async effects(
+    results: { r: AttemptResult; account: string }[],
+    probe: string | null,
+  ): Promise<void> {
     try {
-      for (const r of results) {
+      for (const { r, account } of results) {
         const e = r.effects;
+        const b = this.breaker(account);
         if (e.suppress) await this.suppress(e.suppress.phone, e.suppress.reason);
         if (e.coolDownUntil) {
-          await this.breaker.coolDown(e.coolDownUntil, r.outcome.error?.code ?? "rate limited");
+          await b.coolDown(e.coolDownUntil, r.outcome.error?.code ?? "rate limited");
         }
-        if (e.accountFailure) await this.breaker.open(e.accountFailure);
-        else if (!probe) await this.breaker.observe(e.healthy);
+        if (e.accountFailure) await b.open(e.accountFailure);
+        else if (probe === null) await b.observe(e.healthy);
       }
-      if (probe) {
-        const r = results[0];
-        await this.breaker.probeResult(r?.effects.healthy ?? null, r?.outcome.error?.message ?? "");
+      if (probe !== null) {
+        const r = results[0]?.r;
+        await this.breaker(probe).probeResult(
+          r?.effects.healthy ?? null,
+          r?.outcome.error?.message ?? "",
+        );
       }
     } catch (e) {
       if (!isUnavailableError(e)) this.deps.log.error({ err: e }, "applying policy effects failed");
@@ -316,11 +388,9 @@ export class Dispatcher {
   private async applyHeld(outcomes: Outcome[]): Promise<void> {
     const ids = outcomes.flatMap((o) => (o.providerMessageId ? [o.providerMessageId] : []));
     try {
-      this.stats.heldReceiptsApplied += await applyHeldReceipts(
-        this.deps.db,
-        this.deps.provider.name,
-        ids,
-      );
+      for (const kind of new Set(this.route.map((p) => p.name))) {
+        this.stats.heldReceiptsApplied += await applyHeldReceipts(this.deps.db, kind, ids);
+      }
     } catch (e) {
       if (!isUnavailableError(e)) this.deps.log.error({ err: e }, "applying held receipts failed");
     }

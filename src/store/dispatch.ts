@@ -16,39 +16,69 @@ export interface ClaimedMessage extends MessageRow {
 // Claim due messages: highest lane first, then oldest due. SKIP LOCKED lets any number of
 // workers claim side by side without waiting on each other's rows. `status = 'queued'` is
 // written out (not a parameter) so the planner can use the partial index messages_due_idx.
+// Each message is given the account it will be sent through, in the same statement, so a worker
+// that dies mid-call leaves a record of where the call may have gone: the first usable account
+// at or after the message's route position, else the last usable one; an in-doubt message keeps
+// the account its last attempt went to (it is reconciled there). A probe claim ($7) takes only
+// messages that will really go to the probed account.
 const CLAIM = `
   with due as (
-    select id from smsq.messages
+    select id, route_step from smsq.messages m
     where status = 'queued' and run_at <= now()
       and (valid_until is null or valid_until > now())
+      and (not $7::boolean or not m.in_doubt or m.account = any($4::text[]))
     order by lane, run_at
     limit $1
     for update skip locked
+  ), usable as (
+    select * from unnest($4::text[], $5::text[], $6::int[]) as u(account, provider, pos)
   )
   update smsq.messages m
   set status = 'sending', lease_owner = $2,
       lease_expires_at = now() + $3 * interval '1 millisecond',
-      attempts = m.attempts + 1, provider = $4, account = $5, updated_at = now()
-  from due
+      attempts = m.attempts + 1,
+      account = case when m.in_doubt and m.account is not null then m.account else c.account end,
+      provider = case when m.in_doubt and m.provider is not null then m.provider else c.provider end,
+      updated_at = now()
+  from due, lateral (
+    select account, provider from (
+      (select account, provider, 0 as k, pos from usable where pos >= due.route_step
+       order by pos limit 1)
+      union all
+      (select account, provider, 1 as k, pos from usable order by pos desc limit 1)
+    ) x order by k limit 1
+  ) c
   where m.id = due.id
   returning m.*, exists (select 1 from smsq.suppressions s where s.phone = m.to_number) as suppressed`;
+
+/** An account a claim may send through, with its position in the route. */
+export interface UsableAccount {
+  account: string;
+  provider: string;
+  position: number;
+}
 
 export interface ClaimOptions {
   workerId: string;
   limit: number;
   leaseMs: number;
-  provider: string;
-  account: string;
+  /** The route's accounts that may send now (circuit closed, not cooling down). */
+  accounts: readonly UsableAccount[];
+  /** A half-open probe: claim only messages that will go to these accounts. */
+  probe?: boolean;
 }
 
 /** Claims up to `limit` due messages for this worker, under a lease. */
 export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedMessage[]> {
+  if (o.accounts.length === 0) return [];
   const rows = await db.query<ClaimedMessage>(CLAIM, [
     o.limit,
     o.workerId,
     o.leaseMs,
-    o.provider,
-    o.account,
+    o.accounts.map((a) => a.account),
+    o.accounts.map((a) => a.provider),
+    o.accounts.map((a) => a.position),
+    o.probe ?? false,
   ]);
   // Oldest first within a lane, as claimed: keeps sends close to submission order.
   return rows.sort((a, b) => a.lane - b.lane || +a.run_at - +b.run_at);
@@ -69,6 +99,9 @@ export interface Outcome {
   free?: boolean;
   /** Whether the message is in doubt afterwards (unchanged when undefined). */
   inDoubt?: boolean;
+  /** New route position and failures there (unchanged when undefined). */
+  routeStep?: number;
+  stepFailures?: number;
   /** The provider call, if one was made. */
   attempt?: {
     number: number;
@@ -88,12 +121,15 @@ export interface Outcome {
 const RECORD = `
   with v as (
     select * from unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $23::int[], $24::boolean[], $25::text[])
+                         $7::text[], $8::text[], $23::int[], $24::boolean[], $25::text[],
+                         $26::int[], $27::int[])
       as t(id, status, run_at, provider_message_id, error_code, error_message, error_class,
-           free, in_doubt, error_rule)
+           free, in_doubt, error_rule, route_step, step_failures)
   ), upd as (
     update smsq.messages m
     set status = v.status,
+        route_step = coalesce(v.route_step, m.route_step),
+        step_failures = coalesce(v.step_failures, m.step_failures),
         free_attempts = m.free_attempts + v.free,
         in_doubt = coalesce(v.in_doubt, m.in_doubt),
         run_at = coalesce(v.run_at, m.run_at),
@@ -188,6 +224,8 @@ export async function recordOutcomes(
     outcomes.map((o) => (o.free ? 1 : 0)),
     outcomes.map((o) => o.inDoubt ?? null),
     outcomes.map((o) => o.error?.rule ?? null),
+    outcomes.map((o) => o.routeStep ?? null),
+    outcomes.map((o) => o.stepFailures ?? null),
   ]);
   const kept = new Set(rows.map((r) => r.id));
   return outcomes.map((o) => o.messageId).filter((id) => !kept.has(id));

@@ -20,6 +20,8 @@ export interface MessageRow {
   budget_base: number;
   free_attempts: number;
   in_doubt: boolean;
+  route_step: number;
+  step_failures: number;
   lease_owner: string | null;
   lease_expires_at: Date | null;
   provider: string | null;

@@ -118,8 +118,7 @@ describe.each(ENGINES)("webhooks (%s)", (engine) => {
       workerId: "w",
       limit: 1,
       leaseMs: 60_000,
-      provider,
-      account: provider,
+      accounts: [{ account: provider, provider, position: 0 }],
     });
     await recordOutcomes(store.db, "w", [sent(id as string, provider, pid)]);
     return id as string;
@@ -176,8 +175,7 @@ describe.each(ENGINES)("webhooks (%s)", (engine) => {
       workerId: "w",
       limit: 1,
       leaseMs: 60_000,
-      provider: "twilio",
-      account: "twilio",
+      accounts: [{ account: "twilio", provider: "twilio", position: 0 }],
     });
     expect((await status("SM4", "delivered")).status).toBe(204);
     expect((await get(id as string)).status).toBe("sending");

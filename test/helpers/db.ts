@@ -55,6 +55,7 @@ const TABLES = [
   "idempotency_keys",
   "suppressions",
   "pending_receipts",
+  "account_state",
 ];
 
 /** Opens a migrated store on the given engine. */

@@ -22,8 +22,7 @@ const claimOpts = (workerId: string, limit: number) => ({
   workerId,
   limit,
   leaseMs: 60_000,
-  provider: "sandbox",
-  account: "main",
+  accounts: [{ account: "main", provider: "sandbox", position: 0 }],
 });
 
 function accepted(id: string, n: number, pid: string): Outcome {

@@ -86,4 +86,22 @@ describe("provider accounts from the environment", () => {
     expect(loadConfig({ ...env, SMSQ_PROVIDER: "sandbox" }).account.kind).toBe("sandbox");
     expect(loadConfig(env).accounts.map((a) => a.name)).toEqual(["twilio", "dialpad"]);
   });
+
+  it("builds a failover route from SMSQ_ROUTE, naming unknown or repeated accounts", () => {
+    const env = {
+      TWILIO_ACCOUNT_SID: SID,
+      TWILIO_AUTH_TOKEN: "t",
+      TWILIO_FROM: "+14155550000",
+      DIALPAD_API_TOKEN: "d",
+      DIALPAD_FROM: "+14155550001",
+    };
+    const c = loadConfig({ ...env, SMSQ_ROUTE: "dialpad, twilio" });
+    expect(c.routeAccounts.map((a) => a.name)).toEqual(["dialpad", "twilio"]);
+    expect(c.account.name).toBe("dialpad");
+    expect(loadConfig(env).routeAccounts.map((a) => a.name)).toEqual(["twilio"]);
+    expect(problems({ ...env, SMSQ_ROUTE: "twilio,nope,twilio" })).toEqual([
+      'SMSQ_ROUTE: no account named "nope" is configured',
+      'SMSQ_ROUTE: "twilio" is listed twice',
+    ]);
+  });
 });

@@ -45,6 +45,7 @@ describe("loadConfig", () => {
       maxSegments: 10,
       maxRequestBytes: 5 * 1024 * 1024,
       provider: null,
+      route: [],
       publicUrl: null,
       twilioAccountSid: null,
       twilioAuthToken: null,
@@ -73,6 +74,7 @@ describe("loadConfig", () => {
       classOverrides: {},
       accounts: [],
       account: { kind: "sandbox", name: "sandbox" },
+      routeAccounts: [{ kind: "sandbox", name: "sandbox" }],
     });
   });
 

@@ -74,6 +74,36 @@ export function createProvider(
   }
 }
 
+/** The accounts GET /v1/accounts shows: the route's, then any other configured one. */
+function accountInfo(config: Config) {
+  const b = budgets(config);
+  const all = [
+    ...config.routeAccounts,
+    ...config.accounts.filter((a) => !config.routeAccounts.includes(a)),
+  ];
+  return all.map((a) => {
+    const position = config.routeAccounts.indexOf(a);
+    return {
+      name: a.name,
+      kind: a.kind,
+      routePosition: position >= 0 ? position : null,
+      dailySegmentBudget:
+        b[a.name] ??
+        (a.kind === "sandbox" ? null : (a.dailySegmentBudget ?? config.dailySegmentBudget)),
+    };
+  });
+}
+
+/** Each route account's daily segment budget: its own, else the global setting. */
+export function budgets(config: Config): Record<string, number | null> {
+  return Object.fromEntries(
+    config.routeAccounts.map((a) => [
+      a.name,
+      (a.kind === "sandbox" ? null : a.dailySegmentBudget) ?? config.dailySegmentBudget,
+    ]),
+  );
+}
+
 function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {
   const route = config.routeAccounts.map((a) => createProvider(config, receipts, a));
   const provider = route[0] as Provider;
@@ -94,6 +124,7 @@ function createDispatcher(config: Config, db: Db, log: Logger, receipts: Receipt
       // Reconcile where the provider can be asked (it has a lookup), else resend.
       inDoubt: config.inDoubtPolicy ?? (provider.lookup ? "reconcile" : "resend"),
       classOverrides: config.classOverrides,
+      dailySegmentBudgets: budgets(config),
       watch: { maxQueueAgeMs: config.alertQueueAgeMs, maxDeadLetters: config.alertDeadLetters },
     },
   });
@@ -123,6 +154,7 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       db,
       log,
       accounts: config.accounts,
+      accountInfo: accountInfo(config),
       publicUrl: config.publicUrl,
       apiKeys: config.apiKeys,
       settings: { defaultRegion: config.defaultRegion, maxSegments: config.maxSegments },

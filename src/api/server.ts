@@ -15,6 +15,7 @@ import { ApiKeys } from "./auth.js";
 import { errorHandler } from "./errors.js";
 import { pageRoutes } from "./routes/page.js";
 import { messageRoutes } from "./routes/messages.js";
+import { accountRoutes, type AccountInfo } from "./routes/accounts.js";
 import { requeueRoutes } from "./routes/requeue.js";
 import { suppressionRoutes } from "./routes/suppressions.js";
 import { webhookRoutes, type WebhookStats } from "../webhooks/routes.js";
@@ -45,6 +46,8 @@ export interface ServerDeps {
   accounts?: readonly Account[];
   /** The public base URL providers call back on (what Twilio signs). */
   publicUrl?: string | null;
+  /** Accounts shown by GET /v1/accounts. */
+  accountInfo?: readonly AccountInfo[];
 }
 
 /** Builds the Fastify app (not listening yet). */
@@ -153,6 +156,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     now: deps.now,
   });
   requeueRoutes(app, { db: deps.db, onRequeued: deps.onSubmitted });
+  accountRoutes(app, { db: deps.db, accounts: deps.accountInfo ?? [] });
   suppressionRoutes(app, { db: deps.db, defaultRegion: deps.settings.defaultRegion });
   app.decorate(
     "webhookStats",

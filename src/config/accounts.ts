@@ -15,6 +15,8 @@ export interface TwilioAccount {
   messagingServiceSid: string | null;
   senders: readonly string[];
   baseUrl: string;
+  /** This account's own daily segment budget (config file); null = the global setting. */
+  dailySegmentBudget?: number | null;
 }
 
 export interface DialpadAccount {
@@ -25,6 +27,7 @@ export interface DialpadAccount {
   senders: readonly string[];
   baseUrl: string;
   webhookSecret: string | null;
+  dailySegmentBudget?: number | null;
 }
 
 export interface SandboxAccount {
@@ -130,7 +133,13 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
     ? o.senders.filter((x): x is string => typeof x === "string")
     : [];
   const label = (f: string) => `${where}.${f}`;
-  const known = new Set(["name", "provider", "senders"]);
+  const known = new Set(["name", "provider", "senders", "dailySegmentBudget"]);
+  let dailySegmentBudget: number | null = null;
+  if (o.dailySegmentBudget !== undefined && o.dailySegmentBudget !== null) {
+    const b = o.dailySegmentBudget;
+    if (typeof b === "number" && Number.isSafeInteger(b) && b > 0) dailySegmentBudget = b;
+    else problems.push(`${label("dailySegmentBudget")}: must be a positive integer`);
+  }
   if (o.provider === "twilio") {
     const a: TwilioAccount = {
       kind: "twilio",
@@ -143,6 +152,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       messagingServiceSid: str(o.messagingServiceSid),
       senders,
       baseUrl: (str(o.baseUrl) ?? s.twilioBaseUrl).replace(/\/+$/, ""),
+      dailySegmentBudget,
     };
     for (const k of [
       "accountSid",
@@ -172,6 +182,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       senders,
       baseUrl: (str(o.baseUrl) ?? s.dialpadBaseUrl).replace(/\/+$/, ""),
       webhookSecret: str(o.webhookSecret) ?? s.dialpadWebhookSecret,
+      dailySegmentBudget,
     };
     for (const k of ["apiToken", "from", "baseUrl", "webhookSecret"]) known.add(k);
     problems.push(...dialpadProblems(a, label));

@@ -315,6 +315,13 @@ export const SETTINGS = {
     default: null,
     doc: "URL that alerts (circuit opened/closed, account failures) are POSTed to as JSON.",
   }),
+  dailySegmentBudget: spec<number | null>({
+    env: "SMSQ_DAILY_SEGMENT_BUDGET",
+    key: "dailySegmentBudget",
+    parse: int(1, 1_000_000_000),
+    default: null,
+    doc: "Segments each account may send per UTC day; beyond it its messages wait (an account's own `dailySegmentBudget` in the file wins).",
+  }),
   alertQueueAgeMs: spec({
     env: "SMSQ_ALERT_QUEUE_AGE_MS",
     key: "alertQueueAgeMs",

@@ -27,6 +27,8 @@ export interface BreakerSettings {
   failureRatio: number;
   /** A half-open probe silent for this long may be taken over by another worker. */
   staleProbeMs: number;
+  /** Segments the account may send per UTC day; null = no limit (the cost guard). */
+  dailySegmentBudget?: number | null;
 }
 
 export const DEFAULT_BREAKER: BreakerSettings = {
@@ -56,6 +58,23 @@ export class Breaker {
     const st = await getAccountState(this.db, this.account);
     if (st.cooldownUntil && st.cooldownUntil > now) {
       return { allow: 0, probe: false, waitMs: st.cooldownUntil.getTime() - now.getTime() };
+    }
+    const budget = this.s.dailySegmentBudget ?? null;
+    if (budget !== null && st.segmentsToday >= budget) {
+      this.alerts.raise(
+        `budget:${this.account}`,
+        "warning",
+        `account ${this.account}: daily budget of ${budget} segments spent; its messages wait for tomorrow (UTC)`,
+      );
+      const midnight = new Date(now);
+      midnight.setUTCHours(24, 0, 0, 0);
+      return { allow: 0, probe: false, waitMs: midnight.getTime() - now.getTime() };
+    }
+    if (budget !== null) {
+      this.alerts.resolve(
+        `budget:${this.account}`,
+        `account ${this.account}: daily budget available again`,
+      );
     }
     if (st.circuit === "closed") return { allow: room, probe: false, waitMs: 0 };
     if (await takeProbe(this.db, this.account, this.s.staleProbeMs)) {

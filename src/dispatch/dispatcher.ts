@@ -25,6 +25,7 @@ import {
   applyRecordedHeldReceipts,
   sweepHeldReceipts,
 } from "../store/receipts.js";
+import { countUsage } from "../store/accounts.js";
 import { addSuppression } from "../store/suppressions.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
@@ -53,6 +54,8 @@ export interface DispatcherSettings {
   /** Per-code class overrides from config. */
   classOverrides?: ClassOverrides;
   breaker?: Partial<BreakerSettings>;
+  /** Daily segment budget per account name (the cost guard); absent = no limit. */
+  dailySegmentBudgets?: Readonly<Record<string, number | null>>;
   /** Transient or rate-limited failures on one account before a message moves on (default 2). */
   failoverAfter?: number;
   /** Queue-age and dead-letter alert thresholds. */
@@ -140,7 +143,11 @@ export class Dispatcher {
         new Breaker(
           deps.db,
           p.account,
-          { ...DEFAULT_BREAKER, ...deps.settings.breaker },
+          {
+            ...DEFAULT_BREAKER,
+            ...deps.settings.breaker,
+            dailySegmentBudget: deps.settings.dailySegmentBudgets?.[p.account] ?? null,
+          },
           deps.log,
           this.alerts,
         ),
@@ -303,7 +310,7 @@ export class Dispatcher {
           this.random,
         );
         this.advance(m, r);
-        return { r, account: provider.account };
+        return { r, account: provider.account, segments: m.segments };
       }),
     );
     this.count(results.map((x) => x.r));
@@ -349,10 +356,21 @@ export class Dispatcher {
 
   /** Cooldowns, circuit and suppressions; an outage here only logs (the policy repeats them). */
   private async effects(
-    results: { r: AttemptResult; account: string }[],
+    results: { r: AttemptResult; account: string; segments: number }[],
     probe: string | null,
   ): Promise<void> {
     try {
+      // The cost guard's counters: calls made and segments accepted, per account, today.
+      const usage = new Map<string, { account: string; attempts: number; segments: number }>();
+      for (const { r, account, segments } of results) {
+        const a = r.outcome.attempt?.outcome;
+        if (a !== "accepted" && a !== "failed") continue;
+        const u = usage.get(account) ?? { account, attempts: 0, segments: 0 };
+        u.attempts += 1;
+        if (a === "accepted") u.segments += segments;
+        usage.set(account, u);
+      }
+      await countUsage(this.deps.db, [...usage.values()]);
       for (const { r, account } of results) {
         const e = r.effects;
         const b = this.breaker(account);

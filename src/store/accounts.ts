@@ -16,6 +16,9 @@ export interface AccountState {
   openCount: number;
   cooldownUntil: Date | null;
   cooldownReason: string | null;
+  /** Provider calls and segments accepted today (UTC). */
+  attemptsToday: number;
+  segmentsToday: number;
   updatedAt: Date;
 }
 
@@ -28,6 +31,8 @@ interface Row {
   open_count: number;
   cooldown_until: Date | null;
   cooldown_reason: string | null;
+  today_attempts: number;
+  today_segments: number;
   updated_at: Date;
   [k: string]: unknown;
 }
@@ -41,8 +46,19 @@ const toState = (r: Row): AccountState => ({
   openCount: r.open_count,
   cooldownUntil: r.cooldown_until,
   cooldownReason: r.cooldown_reason,
+  attemptsToday: r.today_attempts ?? 0,
+  segmentsToday: r.today_segments ?? 0,
   updatedAt: r.updated_at,
 });
+
+// The day's counters read as zero once the (UTC) day has changed.
+const SELECT = `
+  select *,
+         case when day = (now() at time zone 'utc')::date then day_attempts else 0 end
+           as today_attempts,
+         case when day = (now() at time zone 'utc')::date then day_segments else 0 end
+           as today_segments
+  from smsq.account_state`;
 
 const closed = (account: string): AccountState => ({
   account,
@@ -53,20 +69,20 @@ const closed = (account: string): AccountState => ({
   openCount: 0,
   cooldownUntil: null,
   cooldownReason: null,
+  attemptsToday: 0,
+  segmentsToday: 0,
   updatedAt: new Date(0),
 });
 
 /** The account's state (closed and cool when it has no row yet). */
 export async function getAccountState(db: Db, account: string): Promise<AccountState> {
-  const rows = await db.query<Row>("select * from smsq.account_state where account = $1", [
-    account,
-  ]);
+  const rows = await db.query<Row>(`${SELECT} where account = $1`, [account]);
   return rows[0] ? toState(rows[0]) : closed(account);
 }
 
 /** Every account with a state row. */
 export async function listAccountStates(db: Db): Promise<AccountState[]> {
-  const rows = await db.query<Row>("select * from smsq.account_state order by account");
+  const rows = await db.query<Row>(`${SELECT} order by account`);
   return rows.map(toState);
 }
 
@@ -149,5 +165,31 @@ export async function coolDown(
        set cooldown_until = greatest(coalesce(smsq.account_state.cooldown_until, $2), $2),
            cooldown_reason = $3, updated_at = now()`,
     [account, until.toISOString(), reason],
+  );
+}
+
+/**
+ * Adds a batch's provider calls and accepted segments to each account's count for today (UTC),
+ * starting the count afresh on a new day. One statement per batch.
+ */
+export async function countUsage(
+  db: Db,
+  usage: readonly { account: string; attempts: number; segments: number }[],
+): Promise<void> {
+  if (usage.length === 0) return;
+  await db.query(
+    `insert into smsq.account_state (account, day, day_attempts, day_segments, updated_at)
+     select a, (now() at time zone 'utc')::date, n, g, now()
+     from unnest($1::text[], $2::int[], $3::int[]) as t(a, n, g)
+     on conflict (account) do update
+       set day_attempts = case when smsq.account_state.day = excluded.day
+                               then smsq.account_state.day_attempts + excluded.day_attempts
+                               else excluded.day_attempts end,
+           day_segments = case when smsq.account_state.day = excluded.day
+                               then smsq.account_state.day_segments + excluded.day_segments
+                               else excluded.day_segments end,
+           day = excluded.day,
+           updated_at = now()`,
+    [usage.map((u) => u.account), usage.map((u) => u.attempts), usage.map((u) => u.segments)],
   );
 }

@@ -8,6 +8,7 @@ import { buildServer } from "../../src/api/server.js";
 import type { Message, MessageDetail } from "../../src/messages/schemas.js";
 import type { Db } from "../../src/store/db.js";
 import type { Account } from "../../src/config/accounts.js";
+import type { AccountInfo } from "../../src/api/routes/accounts.js";
 import { silentLog } from "../helpers/log.js";
 
 /** The two API keys the suites configure; requests use KEY_A unless told otherwise. */
@@ -30,6 +31,7 @@ export interface ServerOptions {
   now?: () => Date;
   accounts?: readonly Account[];
   publicUrl?: string | null;
+  accountInfo?: readonly AccountInfo[];
 }
 
 /** Builds the server over `db` and makes it listen on an ephemeral loopback port. */
@@ -44,6 +46,7 @@ export async function startServer(db: Db, opts: ServerOptions = {}): Promise<Api
     now: opts.now,
     accounts: opts.accounts,
     publicUrl: opts.publicUrl,
+    accountInfo: opts.accountInfo,
   });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const { port } = app.server.address() as AddressInfo;

@@ -9,6 +9,7 @@ import { buildServer } from "./api/server.js";
 import type { Account, Config } from "./config/index.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { AlertSink } from "./policy/alerts.js";
+import { DEFAULT_RESEND, type ResendPolicy } from "./store/resend.js";
 import { ReceiptBuffer } from "./dispatch/receipts.js";
 import { createLogger, type Logger } from "./log.js";
 import { assertNever } from "./errors.js";
@@ -74,6 +75,32 @@ export function createProvider(
   }
 }
 
+// Transient carrier outcomes worth one more try, per provider (see docs/policy.md).
+const RESEND_CODES: Record<string, string[]> = {
+  twilio: ["30003", "30008"],
+  dialpad: ["time_out", "internal_error"],
+};
+
+/** Each route account's resend policy, or null when it does not re-send (the default). */
+export function resendPolicies(config: Config): Record<string, ResendPolicy | null> {
+  return Object.fromEntries(
+    config.routeAccounts.map((a) => {
+      if (a.kind === "sandbox") return [a.name, null];
+      const setting = a.resendUndelivered ?? config.resendUndelivered;
+      if (setting === false) return [a.name, null];
+      const o = setting === true ? {} : setting;
+      return [
+        a.name,
+        {
+          codes: o.codes ?? RESEND_CODES[a.kind] ?? DEFAULT_RESEND.codes,
+          afterMs: o.afterMs ?? DEFAULT_RESEND.afterMs,
+          max: o.max ?? DEFAULT_RESEND.max,
+        },
+      ];
+    }),
+  );
+}
+
 /** The accounts GET /v1/accounts shows: the route's, then any other configured one. */
 function accountInfo(config: Config) {
   const b = budgets(config);
@@ -125,6 +152,7 @@ function createDispatcher(config: Config, db: Db, log: Logger, receipts: Receipt
       inDoubt: config.inDoubtPolicy ?? (provider.lookup ? "reconcile" : "resend"),
       classOverrides: config.classOverrides,
       dailySegmentBudgets: budgets(config),
+      resendUndelivered: resendPolicies(config),
       watch: { maxQueueAgeMs: config.alertQueueAgeMs, maxDeadLetters: config.alertDeadLetters },
     },
   });

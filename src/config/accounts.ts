@@ -17,7 +17,12 @@ export interface TwilioAccount {
   baseUrl: string;
   /** This account's own daily segment budget (config file); null = the global setting. */
   dailySegmentBudget?: number | null;
+  /** This account's own resend policy (config file); undefined = the global setting. */
+  resendUndelivered?: ResendSetting;
 }
+
+/** `true`, `false`, or the policy's fields (codes, afterMs, max). */
+export type ResendSetting = boolean | { codes?: string[]; afterMs?: number; max?: number };
 
 export interface DialpadAccount {
   kind: "dialpad";
@@ -28,6 +33,7 @@ export interface DialpadAccount {
   baseUrl: string;
   webhookSecret: string | null;
   dailySegmentBudget?: number | null;
+  resendUndelivered?: ResendSetting;
 }
 
 export interface SandboxAccount {
@@ -133,7 +139,31 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
     ? o.senders.filter((x): x is string => typeof x === "string")
     : [];
   const label = (f: string) => `${where}.${f}`;
-  const known = new Set(["name", "provider", "senders", "dailySegmentBudget"]);
+  const known = new Set(["name", "provider", "senders", "dailySegmentBudget", "resendUndelivered"]);
+  let resendUndelivered: ResendSetting | undefined;
+  const rs = o.resendUndelivered;
+  if (typeof rs === "boolean") resendUndelivered = rs;
+  else if (typeof rs === "object" && rs !== null && !Array.isArray(rs)) {
+    const r = rs as Record<string, unknown>;
+    const okCodes =
+      r.codes === undefined ||
+      (Array.isArray(r.codes) &&
+        r.codes.every((c) => typeof c === "string" || typeof c === "number"));
+    const okAfter = r.afterMs === undefined || (typeof r.afterMs === "number" && r.afterMs >= 0);
+    const okMax =
+      r.max === undefined || (typeof r.max === "number" && Number.isInteger(r.max) && r.max >= 1);
+    if (okCodes && okAfter && okMax) {
+      resendUndelivered = {
+        codes: Array.isArray(r.codes) ? r.codes.map(String) : undefined,
+        afterMs: r.afterMs as number | undefined,
+        max: r.max as number | undefined,
+      };
+    } else {
+      problems.push(`${label("resendUndelivered")}: must be true, false or {codes, afterMs, max}`);
+    }
+  } else if (rs !== undefined) {
+    problems.push(`${label("resendUndelivered")}: must be true, false or {codes, afterMs, max}`);
+  }
   let dailySegmentBudget: number | null = null;
   if (o.dailySegmentBudget !== undefined && o.dailySegmentBudget !== null) {
     const b = o.dailySegmentBudget;
@@ -153,6 +183,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       senders,
       baseUrl: (str(o.baseUrl) ?? s.twilioBaseUrl).replace(/\/+$/, ""),
       dailySegmentBudget,
+      resendUndelivered,
     };
     for (const k of [
       "accountSid",
@@ -183,6 +214,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       baseUrl: (str(o.baseUrl) ?? s.dialpadBaseUrl).replace(/\/+$/, ""),
       webhookSecret: str(o.webhookSecret) ?? s.dialpadWebhookSecret,
       dailySegmentBudget,
+      resendUndelivered,
     };
     for (const k of ["apiToken", "from", "baseUrl", "webhookSecret"]) known.add(k);
     problems.push(...dialpadProblems(a, label));

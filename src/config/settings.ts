@@ -315,6 +315,18 @@ export const SETTINGS = {
     default: null,
     doc: "URL that alerts (circuit opened/closed, account failures) are POSTed to as JSON.",
   }),
+  resendUndelivered: spec<boolean>({
+    env: "SMSQ_RESEND_UNDELIVERED",
+    key: "resendUndelivered",
+    parse: (raw) =>
+      raw === "true" || raw === "1"
+        ? true
+        : raw === "false" || raw === "0"
+          ? false
+          : { error: `must be true or false (got "${raw}")` },
+    default: false,
+    doc: "Re-send once, an hour later, a message undelivered for a transient carrier reason (Twilio 30003, 30008; Dialpad time_out, internal_error). Off: undelivered is final. An account's own `resendUndelivered` in the file wins.",
+  }),
   dailySegmentBudget: spec<number | null>({
     env: "SMSQ_DAILY_SEGMENT_BUDGET",
     key: "dailySegmentBudget",

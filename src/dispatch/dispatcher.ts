@@ -26,6 +26,7 @@ import {
   sweepHeldReceipts,
 } from "../store/receipts.js";
 import { countUsage } from "../store/accounts.js";
+import { resendUndelivered, type ResendPolicy } from "../store/resend.js";
 import { addSuppression } from "../store/suppressions.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
@@ -54,6 +55,8 @@ export interface DispatcherSettings {
   /** Per-code class overrides from config. */
   classOverrides?: ClassOverrides;
   breaker?: Partial<BreakerSettings>;
+  /** Accounts that re-send after transient carrier outcomes (30003, 30008); absent = off. */
+  resendUndelivered?: Readonly<Record<string, ResendPolicy | null>>;
   /** Daily segment budget per account name (the cost guard); absent = no limit. */
   dailySegmentBudgets?: Readonly<Record<string, number | null>>;
   /** Transient or rate-limited failures on one account before a message moves on (default 2). */
@@ -88,6 +91,8 @@ export interface DispatcherStats {
   leaseLost: number;
   storeErrors: number;
   reconciled: number;
+  /** Undelivered messages requeued by an account's resend policy. */
+  resends: number;
   /** Failed attempts by error class. */
   byClass: Record<string, number>;
   /** Held receipts applied once their provider id was recorded. */
@@ -107,6 +112,7 @@ export class Dispatcher {
     leaseLost: 0,
     storeErrors: 0,
     reconciled: 0,
+    resends: 0,
     byClass: {},
     heldReceiptsApplied: 0,
     unknownReceipts: 0,
@@ -266,6 +272,10 @@ export class Dispatcher {
     const expired = await expireOverdue(db, 1000);
     const reaped = await reapExpiredLeases(db, 1000, s.retry.maxAttempts);
     this.stats.heldReceiptsApplied += await applyRecordedHeldReceipts(db, 500);
+    for (const p of this.route) {
+      const policy = s.resendUndelivered?.[p.account];
+      if (policy) this.stats.resends += await resendUndelivered(db, p.account, policy);
+    }
     const watch = { ...DEFAULT_WATCH, ...s.watch };
     if (t - this.lastWatch >= watch.everyMs) {
       this.lastWatch = t;

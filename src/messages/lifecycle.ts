@@ -54,7 +54,8 @@ const NEXT: Record<MessageStatus, readonly MessageStatus[]> = {
 };
 
 // Statuses an explicit operator requeue may restart (dead letters). Kept apart from NEXT
-// because no automatic event may do this.
+// because no receipt or attempt may do this. The one automatic restart is an account's
+// resend policy (off by default), which requeues `undelivered` for a transient carrier outcome.
 const REQUEUEABLE: readonly MessageStatus[] = ["failed", "expired", "undelivered"];
 
 /** True when a message in `from` may move to `to`. */

@@ -67,6 +67,7 @@ describe("loadConfig", () => {
       maxAttempts: 5,
       inDoubtPolicy: null,
       alertWebhookUrl: null,
+      resendUndelivered: false,
       dailySegmentBudget: null,
       alertQueueAgeMs: 300_000,
       alertDeadLetters: 100,

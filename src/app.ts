@@ -133,7 +133,6 @@ export function budgets(config: Config): Record<string, number | null> {
 
 function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {
   const route = config.routeAccounts.map((a) => createProvider(config, receipts, a));
-  const provider = route[0] as Provider;
   return new Dispatcher({
     db,
     log,
@@ -148,8 +147,15 @@ function createDispatcher(config: Config, db: Db, log: Logger, receipts: Receipt
       sendTimeoutMs: config.sendTimeoutMs,
       housekeepingMs: 1000,
       retry: { maxAttempts: config.maxAttempts },
-      // Reconcile where the provider can be asked (it has a lookup), else resend.
-      inDoubt: config.inDoubtPolicy ?? (provider.lookup ? "reconcile" : "resend"),
+      // Per account: its own setting, else SMSQ_IN_DOUBT_POLICY, else reconcile where the
+      // provider can be asked (it has a lookup) and resend where it cannot.
+      inDoubt: Object.fromEntries(
+        route.map((p, i) => {
+          const a = config.routeAccounts[i];
+          const own = a && a.kind !== "sandbox" ? a.inDoubtPolicy : undefined;
+          return [p.account, own ?? config.inDoubtPolicy ?? (p.lookup ? "reconcile" : "resend")];
+        }),
+      ),
       classOverrides: config.classOverrides,
       dailySegmentBudgets: budgets(config),
       resendUndelivered: resendPolicies(config),

@@ -19,6 +19,8 @@ export interface TwilioAccount {
   dailySegmentBudget?: number | null;
   /** This account's own resend policy (config file); undefined = the global setting. */
   resendUndelivered?: ResendSetting;
+  /** This account's own in-doubt policy (config file); undefined = the global setting. */
+  inDoubtPolicy?: "reconcile" | "resend" | "fail";
 }
 
 /** `true`, `false`, or the policy's fields (codes, afterMs, max). */
@@ -34,6 +36,7 @@ export interface DialpadAccount {
   webhookSecret: string | null;
   dailySegmentBudget?: number | null;
   resendUndelivered?: ResendSetting;
+  inDoubtPolicy?: "reconcile" | "resend" | "fail";
 }
 
 export interface SandboxAccount {
@@ -139,7 +142,26 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
     ? o.senders.filter((x): x is string => typeof x === "string")
     : [];
   const label = (f: string) => `${where}.${f}`;
-  const known = new Set(["name", "provider", "senders", "dailySegmentBudget", "resendUndelivered"]);
+  const known = new Set([
+    "name",
+    "provider",
+    "senders",
+    "dailySegmentBudget",
+    "resendUndelivered",
+    "inDoubtPolicy",
+  ]);
+  let inDoubtPolicy: "reconcile" | "resend" | "fail" | undefined;
+  if (o.inDoubtPolicy !== undefined) {
+    if (
+      o.inDoubtPolicy === "reconcile" ||
+      o.inDoubtPolicy === "resend" ||
+      o.inDoubtPolicy === "fail"
+    ) {
+      inDoubtPolicy = o.inDoubtPolicy;
+    } else {
+      problems.push(`${label("inDoubtPolicy")}: must be reconcile, resend or fail`);
+    }
+  }
   let resendUndelivered: ResendSetting | undefined;
   const rs = o.resendUndelivered;
   if (typeof rs === "boolean") resendUndelivered = rs;
@@ -184,6 +206,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       baseUrl: (str(o.baseUrl) ?? s.twilioBaseUrl).replace(/\/+$/, ""),
       dailySegmentBudget,
       resendUndelivered,
+      inDoubtPolicy,
     };
     for (const k of [
       "accountSid",
@@ -215,6 +238,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       webhookSecret: str(o.webhookSecret) ?? s.dialpadWebhookSecret,
       dailySegmentBudget,
       resendUndelivered,
+      inDoubtPolicy,
     };
     for (const k of ["apiToken", "from", "baseUrl", "webhookSecret"]) known.add(k);
     problems.push(...dialpadProblems(a, label));

@@ -27,6 +27,13 @@ export interface BreakerSettings {
   failureRatio: number;
   /** A half-open probe silent for this long may be taken over by another worker. */
   staleProbeMs: number;
+  /**
+   * A 403 the provider calls a rate limit (Dialpad) that keeps coming back through this many
+   * cooldowns, at least `forbiddenGapMs` apart with no success between, is taken for what it
+   * may also mean, a missing permission: an account failure.
+   */
+  persistentForbidden: number;
+  forbiddenGapMs: number;
   /** Segments the account may send per UTC day; null = no limit (the cost guard). */
   dailySegmentBudget?: number | null;
 }
@@ -38,12 +45,16 @@ export const DEFAULT_BREAKER: BreakerSettings = {
   minSamples: 20,
   failureRatio: 0.5,
   staleProbeMs: 120_000,
+  persistentForbidden: 5,
+  forbiddenGapMs: 1_000,
 };
 
 export type Gate = { allow: number; probe: boolean; waitMs: number };
 
 export class Breaker {
   private recent: boolean[] = [];
+  private forbidden = 0;
+  private lastForbidden = 0;
 
   constructor(
     private readonly db: Db,
@@ -85,8 +96,25 @@ export class Breaker {
     return { allow: 0, probe: false, waitMs: Math.max(wait, 0) };
   }
 
+  /**
+   * Counts a rate-limit 403 (see persistentForbidden); returns true when it has persisted and
+   * the circuit was opened for it.
+   */
+  async forbiddenRateLimit(now: number): Promise<boolean> {
+    if (now - this.lastForbidden < this.s.forbiddenGapMs) return false;
+    this.lastForbidden = now;
+    this.forbidden += 1;
+    if (this.forbidden < this.s.persistentForbidden) return false;
+    this.forbidden = 0;
+    await this.open(
+      `403 persisted through ${this.s.persistentForbidden} cooldowns: probably a missing permission, not a rate limit`,
+    );
+    return true;
+  }
+
   /** Records one outcome's verdict on the account (null: says nothing about it). */
   async observe(healthy: boolean | null): Promise<void> {
+    if (healthy === true) this.forbidden = 0;
     if (healthy === null) return;
     this.recent.push(healthy);
     if (this.recent.length > this.s.window) this.recent.shift();

@@ -50,8 +50,11 @@ export interface DispatcherSettings {
   receiptHoldMs?: number;
   /** Attempt budget and backoff per error class. */
   retry: { maxAttempts: number; backoff?: Partial<PolicySettings["backoff"]> };
-  /** What to do with a message whose last attempt is in doubt (default: reconcile). */
-  inDoubt?: InDoubtPolicy;
+  /**
+   * What to do with a message whose last attempt is in doubt: one policy, or one per account
+   * name. Default: reconcile where the provider can be asked (it has a lookup), else resend.
+   */
+  inDoubt?: InDoubtPolicy | Readonly<Record<string, InDoubtPolicy>>;
   /** Per-code class overrides from config. */
   classOverrides?: ClassOverrides;
   breaker?: Partial<BreakerSettings>;
@@ -163,6 +166,12 @@ export class Dispatcher {
 
   private breaker(account: string): Breaker {
     return this.breakers.get(account) ?? (this.breakers.get(this.route[0]!.account) as Breaker);
+  }
+
+  private inDoubtFor(p: Provider): InDoubtPolicy {
+    const s = this.deps.settings.inDoubt;
+    const chosen = typeof s === "string" ? s : s?.[p.account];
+    return chosen ?? (p.lookup ? "reconcile" : "resend");
   }
 
   private providerFor(account: string | null): Provider {
@@ -312,7 +321,7 @@ export class Dispatcher {
           provider,
           {
             policy: this.policy,
-            inDoubt: s.inDoubt ?? "reconcile",
+            inDoubt: this.inDoubtFor(provider),
             overrides: s.classOverrides,
             sendTimeoutMs: s.sendTimeoutMs,
           },
@@ -387,6 +396,9 @@ export class Dispatcher {
         if (e.suppress) await this.suppress(e.suppress.phone, e.suppress.reason);
         if (e.coolDownUntil) {
           await b.coolDown(e.coolDownUntil, r.outcome.error?.code ?? "rate limited");
+        }
+        if (r.errorClass === "rate_limited" && r.outcome.error?.code === "403") {
+          await b.forbiddenRateLimit(this.now().getTime());
         }
         if (e.accountFailure) await b.open(e.accountFailure);
         else if (probe === null) await b.observe(e.healthy);

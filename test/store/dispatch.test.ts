@@ -92,6 +92,19 @@ describe.each(ENGINES)("dispatcher store on %s", (engine) => {
     expect(await claimDue(store.db, claimOpts("w3", 10))).toHaveLength(0);
   });
 
+  it("claims fresh high-priority messages before retries of low-priority ones", async () => {
+    const [retry] = await seed(store.db, 1, { priority: "low" });
+    // A low-priority retry, due since a minute ago, after three failed attempts.
+    await store.db.query(
+      `update smsq.messages set attempts = 3, last_error_code = '30008',
+              run_at = now() - interval '1 minute' where id = $1`,
+      [retry],
+    );
+    const [fresh] = await seed(store.db, 1, { priority: "high" });
+    const got = await claimDue(store.db, claimOpts("w", 1));
+    expect(got.map((m) => m.id)).toEqual([fresh]);
+  });
+
   it("does not claim what is not due, scheduled, or past its validity", async () => {
     const [later] = await seed(store.db, 1);
     const [stale] = await seed(store.db, 1);

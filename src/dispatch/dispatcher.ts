@@ -10,26 +10,15 @@ import type { ClassOverrides } from "../policy/classify.js";
 import { DEFAULT_BACKOFF, type InDoubtPolicy, type PolicySettings } from "../policy/decide.js";
 import type { Provider } from "../providers/types.js";
 import { isUnavailableError, type Db } from "../store/db.js";
-import {
-  claimDue,
-  expireOverdue,
-  promoteScheduled,
-  reapExpiredLeases,
-  recordOutcomes,
-  type ClaimedMessage,
-  type Outcome,
-} from "../store/dispatch.js";
+import { claimDue, recordOutcomes, type ClaimedMessage, type Outcome } from "../store/dispatch.js";
 import { fullJitter } from "../policy/backoff.js";
-import {
-  applyHeldReceipts,
-  applyRecordedHeldReceipts,
-  sweepHeldReceipts,
-} from "../store/receipts.js";
+import { applyHeldReceipts } from "../store/receipts.js";
 import { countUsage } from "../store/accounts.js";
-import { resendUndelivered, type ResendPolicy } from "../store/resend.js";
+import type { ResendPolicy } from "../store/resend.js";
 import { addSuppression } from "../store/suppressions.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
+import { housekeep } from "./housekeeping.js";
 import { Signal } from "./signal.js";
 import { DEFAULT_WATCH, watchQueue, type WatchSettings } from "./watch.js";
 
@@ -276,27 +265,25 @@ export class Dispatcher {
     const t = Date.now();
     if (t - this.lastHousekeeping < s.housekeepingMs) return;
     this.lastHousekeeping = t;
-    const db = this.deps.db;
-    const promoted = await promoteScheduled(db, 1000);
-    const expired = await expireOverdue(db, 1000);
-    const reaped = await reapExpiredLeases(db, 1000, s.retry.maxAttempts);
-    this.stats.heldReceiptsApplied += await applyRecordedHeldReceipts(db, 500);
-    for (const p of this.route) {
-      const policy = s.resendUndelivered?.[p.account];
-      if (policy) this.stats.resends += await resendUndelivered(db, p.account, policy);
+    const h = await housekeep(this.deps.db, {
+      maxAttempts: s.retry.maxAttempts,
+      receiptHoldMs: s.receiptHoldMs ?? 3_600_000,
+      resend: new Map(this.route.map((p) => [p.account, s.resendUndelivered?.[p.account] ?? null])),
+    });
+    this.stats.heldReceiptsApplied += h.heldReceiptsApplied;
+    this.stats.resends += h.resends;
+    this.stats.unknownReceipts += h.unknownReceipts;
+    const log = this.deps.log;
+    if (h.unknownReceipts > 0) {
+      log.warn({ receipts: h.unknownReceipts }, "dropped receipts for provider ids never recorded");
     }
+    if (h.reaped > 0) log.warn({ reaped: h.reaped }, "took back messages from expired leases");
+    if (h.promoted > 0 || h.expired > 0) log.debug(h, "housekeeping");
     const watch = { ...DEFAULT_WATCH, ...s.watch };
     if (t - this.lastWatch >= watch.everyMs) {
       this.lastWatch = t;
-      await watchQueue(db, this.alerts, watch);
+      await watchQueue(this.deps.db, this.alerts, watch);
     }
-    const unknown = await sweepHeldReceipts(db, s.receiptHoldMs ?? 3_600_000);
-    if (unknown > 0) {
-      this.stats.unknownReceipts += unknown;
-      this.deps.log.warn({ receipts: unknown }, "dropped receipts for provider ids never recorded");
-    }
-    if (reaped > 0) this.deps.log.warn({ reaped }, "took back messages from expired leases");
-    if (promoted > 0 || expired > 0) this.deps.log.debug({ promoted, expired }, "housekeeping");
   }
 
   /** Starts a batch; `probe` names the account a half-open probe batch tests. */

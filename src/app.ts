@@ -158,6 +158,11 @@ function createDispatcher(config: Config, db: Db, log: Logger, receipts: Receipt
       ),
       classOverrides: config.classOverrides,
       dailySegmentBudgets: budgets(config),
+      destinations: Object.fromEntries(
+        config.routeAccounts.flatMap((a) =>
+          a.kind !== "sandbox" && a.destinations ? [[a.name, a.destinations]] : [],
+        ),
+      ),
       resendUndelivered: resendPolicies(config),
       watch: { maxQueueAgeMs: config.alertQueueAgeMs, maxDeadLetters: config.alertDeadLetters },
     },

@@ -21,6 +21,8 @@ export interface TwilioAccount {
   resendUndelivered?: ResendSetting;
   /** This account's own in-doubt policy (config file); undefined = the global setting. */
   inDoubtPolicy?: "reconcile" | "resend" | "fail";
+  /** E.164 prefixes it can send to (config file), e.g. ["+1"]; absent: everywhere. */
+  destinations?: readonly string[];
 }
 
 /** `true`, `false`, or the policy's fields (codes, afterMs, max). */
@@ -37,6 +39,7 @@ export interface DialpadAccount {
   dailySegmentBudget?: number | null;
   resendUndelivered?: ResendSetting;
   inDoubtPolicy?: "reconcile" | "resend" | "fail";
+  destinations?: readonly string[];
 }
 
 export interface SandboxAccount {
@@ -149,7 +152,23 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
     "dailySegmentBudget",
     "resendUndelivered",
     "inDoubtPolicy",
+    "destinations",
   ]);
+  let destinations: string[] | undefined;
+  if (o.destinations !== undefined) {
+    const d = o.destinations;
+    if (
+      Array.isArray(d) &&
+      d.length > 0 &&
+      d.every((x) => typeof x === "string" && /^\+\d{1,6}$/.test(x))
+    ) {
+      destinations = d as string[];
+    } else {
+      problems.push(
+        `${label("destinations")}: must be a list of E.164 prefixes such as "+1", "+44"`,
+      );
+    }
+  }
   let inDoubtPolicy: "reconcile" | "resend" | "fail" | undefined;
   if (o.inDoubtPolicy !== undefined) {
     if (
@@ -207,6 +226,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       dailySegmentBudget,
       resendUndelivered,
       inDoubtPolicy,
+      destinations,
     };
     for (const k of [
       "accountSid",
@@ -239,6 +259,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       dailySegmentBudget,
       resendUndelivered,
       inDoubtPolicy,
+      destinations,
     };
     for (const k of ["apiToken", "from", "baseUrl", "webhookSecret"]) known.add(k);
     problems.push(...dialpadProblems(a, label));

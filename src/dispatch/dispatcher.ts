@@ -49,6 +49,8 @@ export interface DispatcherSettings {
   breaker?: Partial<BreakerSettings>;
   /** Accounts that re-send after transient carrier outcomes (30003, 30008); absent = off. */
   resendUndelivered?: Readonly<Record<string, ResendPolicy | null>>;
+  /** E.164 prefixes each account can send to, by account name; absent = everywhere. */
+  destinations?: Readonly<Record<string, readonly string[]>>;
   /** Daily segment budget per account name (the cost guard); absent = no limit. */
   dailySegmentBudgets?: Readonly<Record<string, number | null>>;
   /** Transient or rate-limited failures on one account before a message moves on (default 2). */
@@ -210,7 +212,12 @@ export class Dispatcher {
           this.route.map((p) => this.breaker(p.account).gate(room, now)),
         );
         const usable = this.route
-          .map((p, position) => ({ account: p.account, provider: p.name, position }))
+          .map((p, position) => ({
+            account: p.account,
+            provider: p.name,
+            position,
+            destinations: s.destinations?.[p.account] ?? [],
+          }))
           .filter((_, i) => (gates[i]?.allow ?? 0) > 0 && !gates[i]?.probe);
         const probes = this.route.filter((_, i) => gates[i]?.probe);
         for (const p of probes) {
@@ -218,7 +225,14 @@ export class Dispatcher {
             workerId: this.deps.workerId,
             limit: 1,
             leaseMs: s.leaseMs,
-            accounts: [{ account: p.account, provider: p.name, position: this.route.indexOf(p) }],
+            accounts: [
+              {
+                account: p.account,
+                provider: p.name,
+                position: this.route.indexOf(p),
+                destinations: s.destinations?.[p.account] ?? [],
+              },
+            ],
             probe: true,
           });
           if (one.length > 0) this.launch(one, p.account);

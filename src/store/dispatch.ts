@@ -22,16 +22,31 @@ export interface ClaimedMessage extends MessageRow {
 // the account its last attempt went to (it is reconciled there). A probe claim ($7) takes only
 // messages that will really go to the probed account.
 const CLAIM = `
-  with due as (
-    select id, route_step from smsq.messages m
+  with usable as (
+    select * from unnest($4::text[], $5::text[], $6::int[], $8::text[])
+      as u(account, provider, pos, prefixes)
+  ), due as (
+    select id, route_step, to_number from smsq.messages m
     where status = 'queued' and run_at <= now()
       and (valid_until is null or valid_until > now())
       and (not $7::boolean or not m.in_doubt or m.account = any($4::text[]))
+      -- Only when some account is limited to some destinations ($9), skip messages that no
+      -- usable account can send to: they wait for one that can.
+      and (not $9::boolean or m.in_doubt or exists (
+        select 1 from usable u
+        where u.prefixes = ''
+           or exists (select 1 from unnest(string_to_array(u.prefixes, ',')) p(prefix)
+                      where m.to_number like p.prefix || '%')))
     order by lane, run_at
     limit $1
     for update skip locked
-  ), usable as (
-    select * from unnest($4::text[], $5::text[], $6::int[]) as u(account, provider, pos)
+  ), reach as (
+    -- The usable accounts that can send to each claimed message's number.
+    select due.id, u.account, u.provider, u.pos
+    from due join usable u
+      on u.prefixes = ''
+      or exists (select 1 from unnest(string_to_array(u.prefixes, ',')) p(prefix)
+                 where due.to_number like p.prefix || '%')
   )
   update smsq.messages m
   set status = 'sending', lease_owner = $2,
@@ -42,10 +57,11 @@ const CLAIM = `
       updated_at = now()
   from due, lateral (
     select account, provider from (
-      (select account, provider, 0 as k, pos from usable where pos >= due.route_step
-       order by pos limit 1)
+      (select account, provider, 0 as k, pos from reach r
+       where r.id = due.id and pos >= due.route_step order by pos limit 1)
       union all
-      (select account, provider, 1 as k, pos from usable order by pos desc limit 1)
+      (select account, provider, 1 as k, pos from reach r
+       where r.id = due.id order by pos desc limit 1)
     ) x order by k limit 1
   ) c
   where m.id = due.id
@@ -56,6 +72,8 @@ export interface UsableAccount {
   account: string;
   provider: string;
   position: number;
+  /** E.164 prefixes it can send to (e.g. "+1"); absent or empty: everywhere. */
+  destinations?: readonly string[];
 }
 
 export interface ClaimOptions {
@@ -79,6 +97,8 @@ export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedMessage[
     o.accounts.map((a) => a.provider),
     o.accounts.map((a) => a.position),
     o.probe ?? false,
+    o.accounts.map((a) => (a.destinations ?? []).join(",")),
+    o.accounts.some((a) => (a.destinations ?? []).length > 0),
   ]);
   // Oldest first within a lane, as claimed: keeps sends close to submission order.
   return rows.sort((a, b) => a.lane - b.lane || +a.run_at - +b.run_at);

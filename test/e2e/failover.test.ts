@@ -31,7 +31,7 @@ describe.each(ENGINES)("failover routes (%s)", (engine) => {
       baseUrl: sim.url,
       timeoutMs: 1000,
     });
-  const start = (concurrency: number) => {
+  const start = (concurrency: number, destinations?: Record<string, string[]>) => {
     d = new Dispatcher({
       db: store.db,
       log: silentLog,
@@ -50,6 +50,7 @@ describe.each(ENGINES)("failover routes (%s)", (engine) => {
         },
         breaker: { probeMs: 60_000, maxProbeMs: 60_000, minSamples: 1000 },
         failoverAfter: 2,
+        destinations,
       },
     });
     d.start();
@@ -118,5 +119,46 @@ describe.each(ENGINES)("failover routes (%s)", (engine) => {
       { account: "twilio-main", outcome: "failed" },
       { account: "twilio-backup", outcome: "accepted" },
     ]);
+  });
+
+  it("sends each message through the first account that can reach its destination", async () => {
+    await seed(store.db, 3); // +1 415… numbers
+    const [uk] = await seed(store.db, 1, { to: "+447400123456" });
+    start(10, { "twilio-main": ["+44"] });
+    await waitFor(async () => {
+      const v = await sentVia();
+      return v["twilio-main"] === 1 && v["twilio-backup"] === 3 ? true : undefined;
+    });
+    const m = await store.db.query<{ account: string }>(
+      "select account from smsq.messages where id = $1",
+      [uk],
+    );
+    expect(m[0]?.account).toBe("twilio-main");
+    expect(main.log().map((e) => e.to)).toEqual(["+447400123456"]);
+  });
+
+  it("leaves a message no usable account can reach waiting", async () => {
+    await seed(store.db, 2);
+    d = new Dispatcher({
+      db: store.db,
+      log: silentLog,
+      route: [account("twilio-main", main)],
+      workerId: "failover-test",
+      settings: {
+        batchSize: 10,
+        concurrency: 10,
+        pollMs: 10,
+        leaseMs: 60_000,
+        sendTimeoutMs: 1000,
+        housekeepingMs: 20,
+        retry: { maxAttempts: 3 },
+        destinations: { "twilio-main": ["+44"] },
+      },
+    });
+    d.start();
+    const rounds = d.stats.rounds;
+    await waitFor(() => (d!.stats.rounds >= rounds + 5 ? true : undefined));
+    expect(d.stats.claimed).toBe(0);
+    expect(main.log()).toHaveLength(0);
   });
 });

@@ -38,7 +38,12 @@ export interface DispatcherSettings {
   /** How long a receipt for an unknown provider id is held before it is dropped (counted). */
   receiptHoldMs?: number;
   /** Attempt budget and backoff per error class. */
-  retry: { maxAttempts: number; backoff?: Partial<PolicySettings["backoff"]> };
+  retry: {
+    maxAttempts: number;
+    backoff?: Partial<PolicySettings["backoff"]>;
+    /** Least wait before asking the provider about an ambiguous attempt (default 10 s). */
+    settleMs?: number;
+  };
   /**
    * What to do with a message whose last attempt is in doubt: one policy, or one per account
    * name. Default: reconcile where the provider can be asked (it has a lookup), else resend.
@@ -134,6 +139,7 @@ export class Dispatcher {
     this.policy = {
       maxAttempts: deps.settings.retry.maxAttempts,
       backoff: { ...DEFAULT_BACKOFF, ...deps.settings.retry.backoff },
+      settleMs: deps.settings.retry.settleMs,
     };
     this.route = deps.route ?? (deps.provider ? [deps.provider] : []);
     if (this.route.length === 0) throw new Error("a dispatcher needs a provider");

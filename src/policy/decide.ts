@@ -20,7 +20,16 @@ export type InDoubtPolicy = "reconcile" | "resend" | "fail";
 export interface PolicySettings {
   maxAttempts: number;
   backoff: Record<"transient" | "ambiguous" | "rate_limited" | "account", BackoffOptions>;
+  /**
+   * The least wait after an ambiguous attempt before the provider is asked about it: a request
+   * the client gave up on may still be queued at the provider, and its list may lag. Asking too
+   * soon answers "not found" for a message that is about to exist, and the resend duplicates it
+   * (seen in the policy test when the event loop stalled). Default 10 s.
+   */
+  settleMs?: number;
 }
+
+export const DEFAULT_SETTLE_MS = 10_000;
 
 export const DEFAULT_BACKOFF: PolicySettings["backoff"] = {
   transient: { baseMs: 2_000, capMs: 300_000 },
@@ -76,7 +85,9 @@ export function decide(
     case "transient":
     case "ambiguous": {
       if (f.spent >= s.maxAttempts) return { action: "fail", reason: null };
-      const at = retryAt(s.backoff[f.class]);
+      let at = retryAt(s.backoff[f.class]);
+      const settle = f.class === "ambiguous" ? (s.settleMs ?? DEFAULT_SETTLE_MS) : 0;
+      if (at.getTime() < f.now.getTime() + settle) at = new Date(f.now.getTime() + settle);
       if (within(at)) {
         return { action: "retry", runAt: at, free: false, inDoubt: f.class === "ambiguous" };
       }

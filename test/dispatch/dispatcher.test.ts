@@ -18,7 +18,7 @@ const settings: DispatcherSettings = {
   sendTimeoutMs: 5_000,
   housekeepingMs: 10,
   // Tiny backoff so retries come due at once; the delay maths has its own unit tests.
-  retry: { maxAttempts: 3, backoff: TINY_BACKOFF },
+  retry: { maxAttempts: 3, backoff: TINY_BACKOFF, settleMs: 0 },
 };
 
 async function statusCounts(store: TestStore): Promise<Record<string, number>> {

@@ -124,7 +124,7 @@ describe.skipIf(!TEST_DATABASE_URL)("a PostgreSQL outage", () => {
         leaseMs: 120_000,
         sendTimeoutMs: 10_000,
         housekeepingMs: 50,
-        retry: { maxAttempts: 3, backoff: TINY_BACKOFF },
+        retry: { maxAttempts: 3, backoff: TINY_BACKOFF, settleMs: 0 },
       },
     });
     d.start();

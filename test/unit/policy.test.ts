@@ -84,6 +84,7 @@ describe("decide (delivery policy)", () => {
   const b = { baseMs: 1000, capMs: 60_000 };
   const s: PolicySettings = {
     maxAttempts: 5,
+    settleMs: 0,
     backoff: {
       transient: b,
       ambiguous: { baseMs: 2000, capMs: 60_000 },
@@ -173,5 +174,14 @@ describe("decide (delivery policy)", () => {
       action: "expire",
     });
     expect(decide(input({ validUntil: at(501) }), s, always(0.5)).action).toBe("retry");
+  });
+
+  it("waits at least the settle time before asking about an ambiguous attempt", () => {
+    const d = decide(input({ class: "ambiguous" }), { ...s, settleMs: 10_000 }, always(0.5));
+    expect(d).toMatchObject({ action: "retry", runAt: at(10_000), inDoubt: true });
+    // Transient retries are not held back by it.
+    expect(decide(input({}), { ...s, settleMs: 10_000 }, always(0.5))).toMatchObject({
+      runAt: at(500),
+    });
   });
 });

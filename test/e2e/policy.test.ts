@@ -25,14 +25,16 @@ function settings(over: Partial<DispatcherSettings> = {}): DispatcherSettings {
     concurrency: 100,
     pollMs: 10,
     leaseMs: 60_000,
-    sendTimeoutMs: 300,
+    // Long enough that an event loop stalled by PGlite (the simulator runs in this process)
+    // does not add timeouts of its own to the injected faults being measured.
+    sendTimeoutMs: 1500,
     housekeepingMs: 20,
     retry: {
       maxAttempts: 5,
       backoff: { transient: FAST, ambiguous: FAST, rate_limited: FAST, account: FAST },
       // Short, but not zero: asking the simulator before a stalled request is processed is
       // exactly the duplicate the settle time prevents.
-      settleMs: 500,
+      settleMs: 2000,
     },
     breaker: { probeMs: 100, maxProbeMs: 400, minSamples: 1000 },
     ...over,
@@ -54,7 +56,7 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
       auth: { username: DEFAULT_TWILIO_ACCOUNT.sid, password: DEFAULT_TWILIO_ACCOUNT.authToken },
       from: "+14155550000",
       baseUrl: sim.url,
-      timeoutMs: 300,
+      timeoutMs: 1500,
       statusCallbackUrl: `${api.base}/v1/webhooks/twilio/status`,
     });
   const run = (over: Partial<DispatcherSettings> = {}, alerts?: AlertSink) => {
@@ -79,6 +81,17 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
     );
 
   const sentOrDelivered = (c: Record<string, number>) => (c.sent ?? 0) + (c.delivered ?? 0);
+  // Each test's bodies carry a tag of their own: a request of an earlier test that the
+  // simulator only gets to after its reset (the event loop stalls under PGlite) must not be
+  // mistaken for one of this test's.
+  let tag = "";
+  const seedTagged = async (n: number) => {
+    tag = `t${Math.random().toString(36).slice(2, 8)}`;
+    const ids = await seed(store.db, n);
+    await store.db.query("update smsq.messages set body = $1 || ' ' || body", [tag]);
+    return ids;
+  };
+  const log = () => sim.log().filter((e) => e.body.startsWith(`${tag} `));
 
   beforeAll(async () => {
     store = await openTestStore(engine);
@@ -130,7 +143,7 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
         // Recipients ending in 13 are invalid numbers at the provider.
         rules: [{ toPattern: "13$", at: "create", code: 21211 }],
       });
-      const ids = await seed(store.db, N);
+      const ids = await seedTagged(N);
       run();
       await waitFor(
         async () => {
@@ -148,7 +161,7 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
         last_error_code: string | null;
       }>("select id, to_number, status, body, last_error_code from smsq.messages");
       const created = new Map<string, number>();
-      for (const e of sim.log()) {
+      for (const e of log()) {
         if (e.outcome === "created") created.set(e.body, (created.get(e.body) ?? 0) + 1);
       }
       // No message was created twice at the provider.
@@ -189,7 +202,7 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
     { timeout: 60_000 },
     async () => {
       sim.configure({ rules: [{ toPattern: ".*", at: "create", code: 20003, status: 401 }] });
-      await seed(store.db, 20);
+      await seedTagged(20);
       const alerts = new AlertSink(silentLog);
       const dispatcher = run(
         // One call in flight at a time: calls already in flight when the failure arrives cannot
@@ -205,13 +218,13 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
         (await getAccountState(store.db, "twilio-main")).circuit === "open" ? true : undefined,
       );
       // One request reached the provider; the rest wait (queued, not failed).
-      const before = sim.log().length;
+      const before = log().length;
       expect(before).toBe(1);
       expect(alerts.active().map((a) => a.key)).toEqual(["circuit:twilio-main"]);
       // A failed probe re-opens it: still one request at a time.
-      await waitFor(() => (sim.log().length >= 2 ? true : undefined), 10_000, "a probe");
+      await waitFor(() => (log().length >= 2 ? true : undefined), 10_000, "a probe");
       // No request between probes: they are at least the probe interval apart.
-      const at = sim.log().map((e) => e.at);
+      const at = log().map((e) => e.at);
       for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(250);
       const c = await counts();
       expect(c.failed ?? 0).toBe(0);
@@ -233,7 +246,7 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
     { timeout: 60_000 },
     async () => {
       sim.configure({ rate429: 1 });
-      const [id] = await seed(store.db, 1);
+      const [id] = await seedTagged(1);
       run({
         retry: {
           maxAttempts: 2,
@@ -246,7 +259,7 @@ describe.each(ENGINES)("delivery policy against the simulator (%s)", (engine) =>
         },
       });
       await waitFor(
-        () => (sim.log().length >= 4 ? true : undefined),
+        () => (log().length >= 4 ? true : undefined),
         10_000,
         "several rate-limited tries",
       );

@@ -194,6 +194,7 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       log,
       accounts: config.accounts,
       accountInfo: accountInfo(config),
+      backpressure: { maxQueued: config.maxQueued, maxQueuedPerKey: config.maxQueuedPerKey },
       publicUrl: config.publicUrl,
       apiKeys: config.apiKeys,
       settings: { defaultRegion: config.defaultRegion, maxSegments: config.maxSegments },

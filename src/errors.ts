@@ -20,6 +20,7 @@ export type ErrorCode =
   | "not_found"
   | "idempotency_conflict"
   | "invalid_state"
+  | "queue_full"
   | "store_unavailable"
   | "config_invalid"
   | "internal";
@@ -42,6 +43,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   idempotency_conflict: 409,
   invalid_state: 409,
+  queue_full: 429,
   store_unavailable: 503,
   config_invalid: 500,
   internal: 500,

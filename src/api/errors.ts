@@ -45,6 +45,7 @@ export function errorHandler(log: Logger) {
   return (e: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const err = toSmsqError(e);
     if (err) {
+      if (err.code === "queue_full") void reply.header("retry-after", "5");
       if (err.code === "store_unavailable") {
         log.warn({ url: req.url }, "store unavailable; answered 503");
         void reply.header("retry-after", "5");

@@ -16,6 +16,7 @@ import { errorHandler } from "./errors.js";
 import { pageRoutes } from "./routes/page.js";
 import { messageRoutes } from "./routes/messages.js";
 import { accountRoutes, type AccountInfo } from "./routes/accounts.js";
+import { Backpressure, type BackpressureSettings } from "./backpressure.js";
 import { requeueRoutes } from "./routes/requeue.js";
 import { suppressionRoutes } from "./routes/suppressions.js";
 import { webhookRoutes, type WebhookStats } from "../webhooks/routes.js";
@@ -48,6 +49,8 @@ export interface ServerDeps {
   publicUrl?: string | null;
   /** Accounts shown by GET /v1/accounts. */
   accountInfo?: readonly AccountInfo[];
+  /** Queue ceilings: beyond them submissions get 429. */
+  backpressure?: BackpressureSettings;
 }
 
 /** Builds the Fastify app (not listening yet). */
@@ -154,6 +157,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     settings: deps.settings,
     onSubmitted: deps.onSubmitted,
     now: deps.now,
+    backpressure: deps.backpressure ? new Backpressure(deps.db, deps.backpressure) : undefined,
   });
   requeueRoutes(app, { db: deps.db, onRequeued: deps.onSubmitted });
   accountRoutes(app, { db: deps.db, accounts: deps.accountInfo ?? [] });

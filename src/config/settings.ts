@@ -259,6 +259,20 @@ export const SETTINGS = {
     default: null,
     doc: "File the sandbox appends one JSON line to per send.",
   }),
+  maxQueued: spec<number | null>({
+    env: "SMSQ_MAX_QUEUED",
+    key: "maxQueued",
+    parse: int(1, 1_000_000_000),
+    default: null,
+    doc: "Most messages waiting in the queue; beyond it submissions get 429 with Retry-After.",
+  }),
+  maxQueuedPerKey: spec<number | null>({
+    env: "SMSQ_MAX_QUEUED_PER_KEY",
+    key: "maxQueuedPerKey",
+    parse: int(1, 1_000_000_000),
+    default: null,
+    doc: "Most messages waiting per API key; beyond it that key's submissions get 429.",
+  }),
   batchSize: spec({
     env: "SMSQ_CLAIM_BATCH",
     key: "batchSize",

@@ -32,6 +32,7 @@ export interface ServerOptions {
   accounts?: readonly Account[];
   publicUrl?: string | null;
   accountInfo?: readonly AccountInfo[];
+  backpressure?: { maxQueued: number | null; maxQueuedPerKey: number | null; cacheMs?: number };
 }
 
 /** Builds the server over `db` and makes it listen on an ephemeral loopback port. */
@@ -47,6 +48,7 @@ export async function startServer(db: Db, opts: ServerOptions = {}): Promise<Api
     accounts: opts.accounts,
     publicUrl: opts.publicUrl,
     accountInfo: opts.accountInfo,
+    backpressure: opts.backpressure,
   });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const { port } = app.server.address() as AddressInfo;

@@ -59,6 +59,8 @@ describe("loadConfig", () => {
       dialpadBaseUrl: "https://dialpad.com",
       dialpadWebhookSecret: null,
       sandboxLog: null,
+      maxQueued: null,
+      maxQueuedPerKey: null,
       batchSize: 50,
       concurrency: 200,
       pollMs: 250,

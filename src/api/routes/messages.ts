@@ -30,6 +30,7 @@ import {
   type Submission,
 } from "../../store/messages.js";
 import { requestHash } from "../canonical.js";
+import type { Backpressure } from "../backpressure.js";
 import { check } from "../validation.js";
 
 export interface MessageRoutesDeps {
@@ -38,6 +39,8 @@ export interface MessageRoutesDeps {
   /** Called after messages were stored, so an in-process dispatcher can pick them up at once. */
   onSubmitted?: () => void;
   now?: () => Date;
+  /** Queue ceilings (429 beyond them); absent = none. */
+  backpressure?: Backpressure;
 }
 
 const IdParams = Type.Object({ id: Type.String() }, { additionalProperties: false });
@@ -83,10 +86,12 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
         sub.idempotencyKey = key;
         sub.requestHash = requestHash(input);
       }
+      await deps.backpressure?.check(req.apiKeyId, 1);
       const [res] = await submitMessages(deps.db, req.apiKeyId, [sub]);
       if (!res) throw new Error("submit returned nothing");
       switch (res.kind) {
         case "created":
+          deps.backpressure?.added(req.apiKeyId, 1);
           deps.onSubmitted?.();
           return reply.status(202).send(res.message);
         case "replayed":
@@ -159,6 +164,8 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
           results[i] = e.toBody();
         }
       });
+      // The whole batch or none of it: a partly refused batch is harder to retry than a 429.
+      if (subs.length > 0) await deps.backpressure?.check(req.apiKeyId, subs.length);
       const stored = await submitMessages(
         deps.db,
         req.apiKeyId,
@@ -181,7 +188,10 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
       const data = results.map((r) =>
         r && "sameAs" in r ? results[(r as { sameAs: number }).sameAs] : r,
       );
-      if (created) deps.onSubmitted?.();
+      if (created) {
+        deps.backpressure?.added(req.apiKeyId, stored.filter((r) => r.kind === "created").length);
+        deps.onSubmitted?.();
+      }
       return { data };
     },
   );

@@ -58,6 +58,13 @@ export interface DispatcherSettings {
   destinations?: Readonly<Record<string, readonly string[]>>;
   /** Daily segment budget per account name (the cost guard); absent = no limit. */
   dailySegmentBudgets?: Readonly<Record<string, number | null>>;
+  /**
+   * Guaranteed shares of claim rounds for the lower lanes, so bulk never starves behind a
+   * stream of urgent messages: [normal, low] out of every `laneCycle` rounds (default 1 and 1
+   * of 10). A share round claims only that lane; when it has nothing due the round falls back
+   * to the usual highest-lane-first order.
+   */
+  laneShares?: { normal: number; low: number; cycle: number };
   /** Transient or rate-limited failures on one account before a message moves on (default 2). */
   failoverAfter?: number;
   /** Queue-age and dead-letter alert thresholds. */
@@ -251,12 +258,25 @@ export class Dispatcher {
           await this.wakeup.wait(Math.min(Math.max(wait, 10), s.pollMs * 4));
           continue;
         }
-        const batch = await claimDue(this.deps.db, {
-          workerId: this.deps.workerId,
-          limit: allow,
-          leaseMs: s.leaseMs,
-          accounts: usable,
-        });
+        const lane = this.shareLane();
+        let batch =
+          lane === null
+            ? []
+            : await claimDue(this.deps.db, {
+                workerId: this.deps.workerId,
+                limit: allow,
+                leaseMs: s.leaseMs,
+                accounts: usable,
+                lane,
+              });
+        if (batch.length === 0) {
+          batch = await claimDue(this.deps.db, {
+            workerId: this.deps.workerId,
+            limit: allow,
+            leaseMs: s.leaseMs,
+            accounts: usable,
+          });
+        }
         this.stats.rounds += 1;
         if (this.outage) log.info("store reachable again; dispatching resumed");
         this.outage = false;
@@ -278,6 +298,17 @@ export class Dispatcher {
         );
       }
     }
+  }
+
+  private claimRound = 0;
+
+  /** The lane this claim round is reserved for, or null for highest-lane-first. */
+  private shareLane(): number | null {
+    const sh = this.deps.settings.laneShares ?? { normal: 1, low: 1, cycle: 10 };
+    const r = this.claimRound++ % sh.cycle;
+    if (r < sh.normal) return 1;
+    if (r < sh.normal + sh.low) return 2;
+    return null;
   }
 
   private async housekeeping(): Promise<void> {

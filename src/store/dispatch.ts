@@ -30,6 +30,8 @@ const CLAIM = `
     where status = 'queued' and run_at <= now()
       and (valid_until is null or valid_until > now())
       and (not $7::boolean or not m.in_doubt or m.account = any($4::text[]))
+      -- A lane's share round ($10) takes only that lane (still the due index: lane, run_at).
+      and ($10::smallint is null or lane = $10)
       -- Only when some account is limited to some destinations ($9), skip messages that no
       -- usable account can send to: they wait for one that can.
       and (not $9::boolean or m.in_doubt or exists (
@@ -84,6 +86,8 @@ export interface ClaimOptions {
   accounts: readonly UsableAccount[];
   /** A half-open probe: claim only messages that will go to these accounts. */
   probe?: boolean;
+  /** Claim only from this lane (0 high, 1 normal, 2 low): the lower lanes' guaranteed share. */
+  lane?: number;
 }
 
 /** Claims up to `limit` due messages for this worker, under a lease. */
@@ -99,6 +103,7 @@ export async function claimDue(db: Db, o: ClaimOptions): Promise<ClaimedMessage[
     o.probe ?? false,
     o.accounts.map((a) => (a.destinations ?? []).join(",")),
     o.accounts.some((a) => (a.destinations ?? []).length > 0),
+    o.lane ?? null,
   ]);
   // Oldest first within a lane, as claimed: keeps sends close to submission order.
   return rows.sort((a, b) => a.lane - b.lane || +a.run_at - +b.run_at);

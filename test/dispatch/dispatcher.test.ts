@@ -162,4 +162,18 @@ describe.each(ENGINES)("dispatcher on %s", (engine) => {
     expect(counts).toEqual({ sent: 4, queued: 6 });
     expect(d.inFlight).toBe(0);
   });
+
+  it("gives the low lane a share of claim rounds, so bulk never starves behind urgent messages", async () => {
+    const high = new Set(await seed(store.db, 60, { priority: "high" }));
+    await seed(store.db, 60, { priority: "low" });
+    const p = scripted(() => ok());
+    startWith(p, { batchSize: 5, concurrency: 5 });
+    await waitFor(() => (p.calls.length >= 40 ? true : undefined));
+    const first = p.calls.slice(0, 40);
+    const lows = first.filter((c) => !high.has(c.id)).length;
+    // Strict priority would send 40 urgent ones first; the share lets some bulk through,
+    // while urgent messages still get most rounds.
+    expect(lows).toBeGreaterThanOrEqual(3);
+    expect(40 - lows).toBeGreaterThanOrEqual(25);
+  });
 });

@@ -101,9 +101,13 @@ export function resendPolicies(config: Config): Record<string, ResendPolicy | nu
   );
 }
 
+/** An account's daily segment budget: its own, else the global setting. */
+function budgetOf(config: Config, a: Account): number | null {
+  return (a.kind === "sandbox" ? null : a.dailySegmentBudget) ?? config.dailySegmentBudget;
+}
+
 /** The accounts GET /v1/accounts shows: the route's, then any other configured one. */
 function accountInfo(config: Config) {
-  const b = budgets(config);
   const all = [
     ...config.routeAccounts,
     ...config.accounts.filter((a) => !config.routeAccounts.includes(a)),
@@ -114,21 +118,14 @@ function accountInfo(config: Config) {
       name: a.name,
       kind: a.kind,
       routePosition: position >= 0 ? position : null,
-      dailySegmentBudget:
-        b[a.name] ??
-        (a.kind === "sandbox" ? null : (a.dailySegmentBudget ?? config.dailySegmentBudget)),
+      dailySegmentBudget: budgetOf(config, a),
     };
   });
 }
 
-/** Each route account's daily segment budget: its own, else the global setting. */
+/** Each route account's daily segment budget, by name. */
 export function budgets(config: Config): Record<string, number | null> {
-  return Object.fromEntries(
-    config.routeAccounts.map((a) => [
-      a.name,
-      (a.kind === "sandbox" ? null : a.dailySegmentBudget) ?? config.dailySegmentBudget,
-    ]),
-  );
+  return Object.fromEntries(config.routeAccounts.map((a) => [a.name, budgetOf(config, a)]));
 }
 
 function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {

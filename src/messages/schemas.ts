@@ -66,7 +66,8 @@ export const Status = Type.Union(
   { description: "Lifecycle status." },
 );
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
+/** `t` or null. */
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
   Type.Union([t, Type.Null()]);
 
 export const ErrorInfo = Type.Object({

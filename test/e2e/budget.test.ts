@@ -13,9 +13,8 @@ import { getAccountState, openCircuit } from "../../src/store/accounts.js";
 import { startServer } from "../api/http.js";
 import { ENGINES, openTestStore, waitFor, type TestStore } from "../helpers/db.js";
 import { silentLog } from "../helpers/log.js";
+import { FAST_BACKOFF } from "../helpers/providers.js";
 import { seed } from "../helpers/seed.js";
-
-const FAST = { baseMs: 5, capMs: 20 };
 
 describe.each(ENGINES)("cost guard and account health (%s)", (engine) => {
   let store: TestStore;
@@ -63,7 +62,7 @@ describe.each(ENGINES)("cost guard and account health (%s)", (engine) => {
         housekeepingMs: 20,
         retry: {
           maxAttempts: 3,
-          backoff: { transient: FAST, ambiguous: FAST, rate_limited: FAST, account: FAST },
+          backoff: FAST_BACKOFF,
         },
         dailySegmentBudgets: { "twilio-main": 6 },
       },

@@ -12,9 +12,8 @@ import {
 import { getAccountState } from "../../src/store/accounts.js";
 import { openTestStore, waitFor, type TestStore } from "../helpers/db.js";
 import { silentLog } from "../helpers/log.js";
+import { FAST_BACKOFF } from "../helpers/providers.js";
 import { seed } from "../helpers/seed.js";
-
-const FAST = { baseMs: 5, capMs: 20 };
 
 describe("persistent Dialpad 403s", () => {
   let store: TestStore;
@@ -50,7 +49,7 @@ describe("persistent Dialpad 403s", () => {
         housekeepingMs: 20,
         retry: {
           maxAttempts: 2,
-          backoff: { transient: FAST, ambiguous: FAST, rate_limited: FAST, account: FAST },
+          backoff: FAST_BACKOFF,
         },
         breaker: {
           persistentForbidden: 3,

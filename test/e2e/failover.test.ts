@@ -12,9 +12,8 @@ import {
 import { getAccountState } from "../../src/store/accounts.js";
 import { ENGINES, openTestStore, waitFor, type TestStore } from "../helpers/db.js";
 import { silentLog } from "../helpers/log.js";
+import { FAST_BACKOFF } from "../helpers/providers.js";
 import { seed } from "../helpers/seed.js";
-
-const FAST = { baseMs: 5, capMs: 20 };
 
 describe.each(ENGINES)("failover routes (%s)", (engine) => {
   let store: TestStore;
@@ -46,7 +45,7 @@ describe.each(ENGINES)("failover routes (%s)", (engine) => {
         housekeepingMs: 20,
         retry: {
           maxAttempts: 3,
-          backoff: { transient: FAST, ambiguous: FAST, rate_limited: FAST, account: FAST },
+          backoff: FAST_BACKOFF,
         },
         breaker: { probeMs: 60_000, maxProbeMs: 60_000, minSamples: 1000 },
         failoverAfter: 2,

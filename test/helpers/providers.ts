@@ -72,3 +72,11 @@ export const TINY_BACKOFF = {
   rate_limited: { baseMs: 1, capMs: 2 },
   account: { baseMs: 1, capMs: 2 },
 };
+
+/** Short but real backoff for the end-to-end policy tests (5–20 ms for every class). */
+export const FAST_BACKOFF = {
+  transient: { baseMs: 5, capMs: 20 },
+  ambiguous: { baseMs: 5, capMs: 20 },
+  rate_limited: { baseMs: 5, capMs: 20 },
+  account: { baseMs: 5, capMs: 20 },
+};

@@ -6,6 +6,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../store/db.js";
 import { listAccountStates } from "../../store/accounts.js";
+import { Nullable } from "../../messages/schemas.js";
 
 /** What the server knows of an account from the configuration. */
 export interface AccountInfo {
@@ -15,9 +16,6 @@ export interface AccountInfo {
   routePosition: number | null;
   dailySegmentBudget: number | null;
 }
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
-  Type.Union([t, Type.Null()]);
 
 const AccountHealth = Type.Object({
   name: Type.String(),

@@ -155,6 +155,26 @@ export const MessageDetail = Type.Composite([
 export type MessageDetail = Static<typeof MessageDetail>;
 
 export const BatchResultItem = Type.Union([Message, ErrorBody]);
+export type BatchResultItem = Static<typeof BatchResultItem>;
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** POST /v1/messages/batch: one entry per input, in order, and what became of them. */
+export const BatchResponse = Type.Object({
+  data: Type.Array(BatchResultItem),
+  created: Type.Integer({ description: "Messages this request stored." }),
+  replayed: Type.Integer({
+    description:
+      "Entries of `data` that are idempotent replays: messages stored before under the same key (or earlier in this batch).",
+  }),
+});
+export type BatchResponse = Static<typeof BatchResponse>;
+
+/** GET /v1/messages: one page, newest first. */
+export const MessagePage = Type.Object({
+  data: Type.Array(Message),
+  nextCursor: Nullable(Type.String()),
+});
+export type MessagePage = Static<typeof MessagePage>;
 
 export const ListQuery = Type.Object(
   {

@@ -17,7 +17,7 @@ import {
 } from "./http.js";
 
 type Item = Message | ApiError;
-type BatchRes = Res<{ data: Item[] } & ApiError>;
+type BatchRes = Res<{ data: Item[]; created: number; replayed: number } & ApiError>;
 
 const isError = (x: Item): x is ApiError => "error" in x;
 
@@ -70,7 +70,7 @@ describe.each(ENGINES)("POST /v1/messages/batch (%s)", (engine) => {
       { to: phone(11), body: "m11", priority: "low" },
     ]);
     expect(res.status).toBe(200);
-    expect(Object.keys(res.json)).toEqual(["data"]);
+    expect(Object.keys(res.json)).toEqual(["data", "created", "replayed"]);
     const { data } = res.json;
     expect(data).toHaveLength(12);
 
@@ -205,6 +205,7 @@ describe.each(ENGINES)("POST /v1/messages/batch (%s)", (engine) => {
         { to: phone(2), body: "C", idempotencyKey: "k3" },
       ]);
       expect(second.status).toBe(200);
+      expect(second.json).toMatchObject({ created: 1, replayed: 1 });
       expect(itemMessage(second.json.data[0])).toEqual(a);
       expect(itemError(second.json.data[1])).toMatchObject({
         code: "idempotency_conflict",
@@ -230,6 +231,7 @@ describe.each(ENGINES)("POST /v1/messages/batch (%s)", (engine) => {
         { ...B },
       ]);
       expect(res.status).toBe(200);
+      expect(res.json).toMatchObject({ created: 2, replayed: 1 });
       const [m0, m1, e2, m3] = res.json.data;
       expect(itemMessage(m1)).toEqual(itemMessage(m0));
       expect(itemError(e2)).toMatchObject({

@@ -8,12 +8,13 @@ import { toE164 } from "../../messages/phone.js";
 import {
   BatchInput,
   BatchItemInput,
-  BatchResultItem,
+  BatchResponse,
   ErrorBody,
   ListQuery,
   Message,
   MessageDetail,
   MessageInput,
+  MessagePage,
 } from "../../messages/schemas.js";
 import {
   hasUnstorableChars,
@@ -116,7 +117,7 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
         tags: ["messages"],
         security,
         body: BatchInput,
-        response: { 200: Type.Object({ data: Type.Array(BatchResultItem) }), 400: ErrorBody },
+        response: { 200: BatchResponse, 400: ErrorBody },
       },
     },
     async (req) => {
@@ -171,7 +172,7 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
         req.apiKeyId,
         subs.map((s) => s.sub),
       );
-      let created = false;
+      let created = 0;
       stored.forEach((res, j) => {
         const index = (subs[j] as { index: number }).index;
         if (res.kind === "conflict") {
@@ -181,18 +182,19 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
             `messages[${index}].idempotencyKey`,
           ).toBody();
         } else {
-          created ||= res.kind === "created";
+          if (res.kind === "created") created += 1;
           results[index] = res.message;
         }
       });
       const data = results.map((r) =>
         r && "sameAs" in r ? results[(r as { sameAs: number }).sameAs] : r,
       );
-      if (created) {
-        deps.backpressure?.added(req.apiKeyId, stored.filter((r) => r.kind === "created").length);
+      if (created > 0) {
+        deps.backpressure?.added(req.apiKeyId, created);
         deps.onSubmitted?.();
       }
-      return { data };
+      const accepted = data.filter((r) => r && !("error" in r)).length;
+      return { data, created, replayed: accepted - created };
     },
   );
 
@@ -225,13 +227,7 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
         tags: ["messages"],
         security,
         querystring: ListQuery,
-        response: {
-          200: Type.Object({
-            data: Type.Array(Message),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
-          400: ErrorBody,
-        },
+        response: { 200: MessagePage, 400: ErrorBody },
       },
     },
     async (req) => {

@@ -1,5 +1,5 @@
 /** /v1/suppressions: list, add and remove numbers that must not be messaged. */
-import { Type } from "@sinclair/typebox";
+import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { SmsqError } from "../../errors.js";
 import { toE164 } from "../../messages/phone.js";
@@ -7,23 +7,31 @@ import { ErrorBody } from "../../messages/schemas.js";
 import type { Db } from "../../store/db.js";
 import { addSuppression, listSuppressions, removeSuppression } from "../../store/suppressions.js";
 
-const Suppression = Type.Object({
+export const Suppression = Type.Object({
   phone: Type.String(),
   reason: Type.String(),
   source: Type.String(),
   createdAt: Type.String({ format: "date-time" }),
 });
-const SuppressionInput = Type.Object(
+export type Suppression = Static<typeof Suppression>;
+export const SuppressionInput = Type.Object(
   {
     phone: Type.String({ maxLength: 64 }),
     reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   },
   { additionalProperties: false },
 );
-const ListQuery = Type.Object(
+export type SuppressionInput = Static<typeof SuppressionInput>;
+export const SuppressionListQuery = Type.Object(
   { limit: Type.Optional(Type.String()), cursor: Type.Optional(Type.String()) },
   { additionalProperties: false },
 );
+export type SuppressionListQuery = Static<typeof SuppressionListQuery>;
+export const SuppressionPage = Type.Object({
+  data: Type.Array(Suppression),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+export type SuppressionPage = Static<typeof SuppressionPage>;
 const security = [{ bearer: [] }];
 
 function phoneOf(raw: string, region: string, field: string): string {
@@ -44,13 +52,8 @@ export function suppressionRoutes(
         summary: "List suppressed numbers",
         tags: ["suppressions"],
         security,
-        querystring: ListQuery,
-        response: {
-          200: Type.Object({
-            data: Type.Array(Suppression),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
+        querystring: SuppressionListQuery,
+        response: { 200: SuppressionPage },
       },
     },
     async (req) => {

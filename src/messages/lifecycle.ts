@@ -63,6 +63,18 @@ export function canTransition(from: MessageStatus, to: MessageStatus): boolean {
   return NEXT[from].includes(to);
 }
 
+/**
+ * True when a provider's delivery receipt reporting `to` may move a message in `from`. Only a
+ * `sent` message moves, and only to a final status: `sent` is the one status in which the
+ * provider id on the message is its current send's. While a message is `queued` or `sending`
+ * again (a retry, a resend, an operator requeue) the id recorded, if any, is an earlier send's,
+ * and that send's late receipts must not decide the new one (they are recorded, nothing more).
+ * A receipt for the current send that overtakes its record is held until the record is made.
+ */
+export function receiptCanMove(from: MessageStatus, to: MessageStatus): boolean {
+  return from === "sent" && to !== "sent" && canTransition(from, to);
+}
+
 /** The statuses from which a message may move to `to`: the guard for SQL updates. */
 export function fromStates(to: MessageStatus): MessageStatus[] {
   return STATUSES.filter((s) => NEXT[s].includes(to));

@@ -4,7 +4,7 @@
  * after `delivered` is recorded as an event and changes nothing). A receipt for a provider id
  * not recorded yet is held in `pending_receipts` and applied when the id is recorded.
  */
-import { canTransition, TERMINAL_STATUSES, type MessageStatus } from "../messages/lifecycle.js";
+import { receiptCanMove, TERMINAL_STATUSES, type MessageStatus } from "../messages/lifecycle.js";
 import type { Db, Queryable } from "./db.js";
 
 export interface Receipt {
@@ -170,7 +170,9 @@ async function applyIn(tx: Queryable, receipts: readonly Receipt[]): Promise<Rec
         continue;
       }
       const from = current.get(m.id) as MessageStatus;
-      const moves = from !== r.status && canTransition(from, r.status);
+      // Only a `sent` message moves: a receipt matching a message queued or sending again is
+      // an earlier send's (see receiptCanMove), recorded as an event and nothing more.
+      const moves = receiptCanMove(from, r.status);
       events.push({ id: m.id, to: m.to_number, r, from, moves });
       if (moves) current.set(m.id, r.status);
     }

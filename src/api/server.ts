@@ -19,6 +19,7 @@ import { accountRoutes, type AccountInfo } from "./routes/accounts.js";
 import { Backpressure, type BackpressureSettings } from "./backpressure.js";
 import { requeueRoutes } from "./routes/requeue.js";
 import { suppressionRoutes } from "./routes/suppressions.js";
+import { statsRoutes } from "./routes/stats.js";
 import { webhookRoutes, type WebhookStats } from "../webhooks/routes.js";
 import type { Account } from "../config/accounts.js";
 import { ajv } from "./validation.js";
@@ -162,6 +163,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   requeueRoutes(app, { db: deps.db, onRequeued: deps.onSubmitted });
   accountRoutes(app, { db: deps.db, accounts: deps.accountInfo ?? [] });
   suppressionRoutes(app, { db: deps.db, defaultRegion: deps.settings.defaultRegion });
+  statsRoutes(app, { db: deps.db });
   app.decorate(
     "webhookStats",
     webhookRoutes(app, {

@@ -1,4 +1,4 @@
-/** The web page at `/`: static files bundled with the package (nothing from a CDN). */
+/** The dashboard at `/`: static files bundled with the package (nothing from a CDN). */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
@@ -7,6 +7,7 @@ const DIR = fileURLToPath(new URL("../../../public/", import.meta.url));
 const FILES: Record<string, string> = {
   "/": "index.html",
   "/app.js": "app.js",
+  "/chart.js": "chart.js",
   "/style.css": "style.css",
 };
 const TYPES: Record<string, string> = {

@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { buildServer } from "./api/server.js";
 import type { Account, Config } from "./config/index.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { limitPlan } from "./limits/from-config.js";
 import { AlertSink } from "./policy/alerts.js";
 import { DEFAULT_RESEND, type ResendPolicy } from "./store/resend.js";
 import { ReceiptBuffer } from "./dispatch/receipts.js";
@@ -130,6 +131,7 @@ export function budgets(config: Config): Record<string, number | null> {
 
 function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {
   const route = config.routeAccounts.map((a) => createProvider(config, receipts, a));
+  const plan = limitPlan(config);
   return new Dispatcher({
     db,
     log,
@@ -161,6 +163,14 @@ function createDispatcher(config: Config, db: Db, log: Logger, receipts: Receipt
         ),
       ),
       resendUndelivered: resendPolicies(config),
+      laneShares: config.laneShares,
+      limits: plan
+        ? {
+            plan,
+            headroom: config.rateHeadroom,
+            aimd: config.adaptiveRate ? undefined : { factor: 1 },
+          }
+        : undefined,
       watch: { maxQueueAgeMs: config.alertQueueAgeMs, maxDeadLetters: config.alertDeadLetters },
     },
   });
@@ -176,7 +186,7 @@ export interface StartOptions {
 
 /** Starts smsq as configured; resolves once it listens and dispatches. */
 export async function start(config: Config, opts: StartOptions): Promise<Running> {
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, { format: config.logFormat });
   const db = await openStore(
     { databaseUrl: config.databaseUrl, dataDir: opts.memory ? null : config.dataDir },
     log,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `smsq` command line: serve, worker, send, status, migrate. */
+/** The `smsq` command line: serve, worker, send, status, migrate, requeue, simulate, stats. */
 import { Command, Option } from "commander";
 import { start } from "../app.js";
 import { ConfigError, loadConfig, type Config } from "../config/index.js";
@@ -9,9 +9,11 @@ import type { Message, MessageDetail } from "../messages/schemas.js";
 import { openStore } from "../store/open.js";
 import { migrate } from "../store/migrate.js";
 import { VERSION } from "../version.js";
+import { csvSendCommand } from "./csv-send.js";
 import { call, target } from "./http.js";
 import { requeueCommand } from "./requeue.js";
 import { simulateCommand } from "./simulate.js";
+import { statsCommand } from "./stats.js";
 import { DEFAULT_TWILIO_ACCOUNT, startSimulator } from "../simulator/index.js";
 
 const out = (s: string) => process.stdout.write(s + "\n");
@@ -46,7 +48,7 @@ async function run(mode: "serve" | "worker", c: Config, api: boolean, worker: bo
       2,
     );
   }
-  const log = createLogger(c.logLevel);
+  const log = createLogger(c.logLevel, { format: c.logFormat });
   const running = await start(c, { api, worker, log }).catch((e: unknown) => {
     if (isSmsqError(e)) fail(e.message, 2);
     fail(`cannot start: ${(e as Error).message}`);
@@ -154,6 +156,7 @@ program
       TWILIO_ACCOUNT_SID: DEFAULT_TWILIO_ACCOUNT.sid,
       TWILIO_AUTH_TOKEN: DEFAULT_TWILIO_ACCOUNT.authToken,
       TWILIO_FROM: "+15005550006",
+      TWILIO_MPS: "10",
       TWILIO_BASE_URL: sim.url,
       SMSQ_PROVIDER: "twilio",
       SMSQ_PUBLIC_URL: `http://127.0.0.1:${port}`,
@@ -176,7 +179,7 @@ program
   .addOption(configOption())
   .action(async (o: { config?: string }) => {
     const c = config(o.config);
-    const log = createLogger("warn");
+    const log = createLogger("warn", { format: c.logFormat });
     try {
       const db = await openStore(c, log, { migrate: false });
       const applied = await migrate(db);
@@ -189,9 +192,9 @@ program
 
 program
   .command("send")
-  .description("Submit one message to a running smsq")
-  .requiredOption("--to <number>", "recipient phone number")
-  .requiredOption("--body <text>", "message text")
+  .description("Submit one message to a running smsq, or every row of a CSV file (--csv)")
+  .option("--to <number>", "recipient phone number (required without --csv)")
+  .option("--body <text>", "message text (required without --csv)")
   .option("--from <sender>", "sender number or id")
   .option("--send-at <time>", "RFC 3339 time to send at")
   .option("--valid-until <time>", "RFC 3339 time after which it is not sent")
@@ -200,7 +203,25 @@ program
   .option("--url <url>", "smsq API URL (default $SMSQ_URL or http://127.0.0.1:$SMSQ_PORT)")
   .option("--api-key <key>", "API key (default $SMSQ_API_KEY)")
   .option("--json", "print the message as JSON")
-  .action(async (o: Record<string, string | boolean | undefined>) => {
+  .option(
+    "--csv <file>",
+    "send every row of a CSV file (columns to, body; optional from, sendAt, validUntil, priority, metadata, idempotencyKey); exits 1 if any row is bad",
+  )
+  .option("--key-prefix <prefix>", "with --csv: prepended to every row's idempotency key")
+  .option("--batch-size <n>", "with --csv: rows per request (1–1000, default 1000)")
+  .option("--dry-run", "with --csv: check every row, send nothing")
+  .action(async (o: Record<string, string | boolean | undefined>, cmd: Command) => {
+    if (o.csv !== undefined) {
+      const t = target({
+        url: o.url as string | undefined,
+        apiKey: o.apiKey as string | undefined,
+      });
+      await csvSendCommand(o, (m) => cmd.error(`error: ${m}`), t);
+      return;
+    }
+    const missing =
+      o.to === undefined ? "--to <number>" : o.body === undefined ? "--body <text>" : null;
+    if (missing) cmd.error(`error: required option '${missing}' not specified`);
     const body: Record<string, unknown> = { to: o.to, body: o.body };
     if (o.from) body.from = o.from;
     if (o.sendAt) body.sendAt = o.sendAt;
@@ -238,5 +259,6 @@ program
 
 program.addCommand(requeueCommand());
 program.addCommand(simulateCommand());
+program.addCommand(statsCommand());
 
 program.parseAsync().catch((e: unknown) => fail((e as Error).message));

@@ -23,6 +23,21 @@ export interface TwilioAccount {
   inDoubtPolicy?: "reconcile" | "resend" | "fail";
   /** E.164 prefixes it can send to (config file), e.g. ["+1"]; absent: everywhere. */
   destinations?: readonly string[];
+  limits?: AccountRateLimits;
+}
+
+/** Throughput limits of one account (segments per second, as providers count them). */
+export interface AccountRateLimits {
+  /** Rate of each sender (null: the default for its type; Dialpad: none per sender). */
+  mps: number | null;
+  /** Per-sender rates that differ from `mps`. */
+  senderMps: Readonly<Record<string, number>>;
+  /** Rate of the whole account (null: none; Dialpad: its per-minute limit / 60). */
+  accountMps: number | null;
+  /** Requests in flight across all workers (null: no cap). */
+  maxInFlight: number | null;
+  /** Pool senders stick to recipients (null: the global setting). */
+  sticky: boolean | null;
 }
 
 /** `true`, `false`, or the policy's fields (codes, afterMs, max). */
@@ -40,6 +55,7 @@ export interface DialpadAccount {
   resendUndelivered?: ResendSetting;
   inDoubtPolicy?: "reconcile" | "resend" | "fail";
   destinations?: readonly string[];
+  limits?: AccountRateLimits;
 }
 
 export interface SandboxAccount {
@@ -64,6 +80,12 @@ export interface AccountSettings {
   dialpadFrom: string | null;
   dialpadBaseUrl: string;
   dialpadWebhookSecret: string | null;
+  twilioMps: number | null;
+  twilioAccountMps: number | null;
+  twilioSenders: readonly string[];
+  twilioMaxInFlight: number | null;
+  dialpadRatePerMinute: number;
+  dialpadSenders: readonly string[];
 }
 
 const SID = /^AC[0-9a-fA-F]{32}$/;
@@ -153,7 +175,14 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
     "resendUndelivered",
     "inDoubtPolicy",
     "destinations",
+    "mps",
+    "senderMps",
+    "accountMps",
+    "ratePerMinute",
+    "maxInFlight",
+    "sticky",
   ]);
+  const limits = parseLimits(o, label, problems, o.provider === "dialpad");
   let destinations: string[] | undefined;
   if (o.destinations !== undefined) {
     const d = o.destinations;
@@ -227,6 +256,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       resendUndelivered,
       inDoubtPolicy,
       destinations,
+      limits,
     };
     for (const k of [
       "accountSid",
@@ -260,6 +290,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
       resendUndelivered,
       inDoubtPolicy,
       destinations,
+      limits,
     };
     for (const k of ["apiToken", "from", "baseUrl", "webhookSecret"]) known.add(k);
     problems.push(...dialpadProblems(a, label));
@@ -286,6 +317,10 @@ export function resolveAccounts(
     s.twilioApiKeySecret,
     s.twilioFrom,
     s.twilioMessagingServiceSid,
+    s.twilioMps,
+    s.twilioAccountMps,
+    s.twilioMaxInFlight,
+    s.twilioSenders.length > 0 ? "set" : null,
   ];
   if (s.twilioAccountSid !== null) {
     const a: TwilioAccount = {
@@ -295,10 +330,17 @@ export function resolveAccounts(
       authToken: s.twilioAuthToken,
       apiKeySid: s.twilioApiKeySid,
       apiKeySecret: s.twilioApiKeySecret,
-      from: s.twilioFrom,
+      from: s.twilioFrom ?? s.twilioSenders[0] ?? null,
       messagingServiceSid: s.twilioMessagingServiceSid,
-      senders: s.twilioFrom ? [s.twilioFrom] : [],
+      senders: unique([...(s.twilioFrom ? [s.twilioFrom] : []), ...s.twilioSenders]),
       baseUrl: s.twilioBaseUrl,
+      limits: {
+        mps: s.twilioMps,
+        senderMps: {},
+        accountMps: s.twilioAccountMps,
+        maxInFlight: s.twilioMaxInFlight,
+        sticky: null,
+      },
     };
     problems.push(...twilioProblems(a, (f) => ENV_LABELS[f] ?? f, s.publicUrl !== null));
     accounts.push(a);
@@ -311,14 +353,21 @@ export function resolveAccounts(
       kind: "dialpad",
       name: "dialpad",
       apiToken: s.dialpadApiToken,
-      from: s.dialpadFrom,
-      senders: s.dialpadFrom ? [s.dialpadFrom] : [],
+      from: s.dialpadFrom ?? s.dialpadSenders[0] ?? null,
+      senders: unique([...(s.dialpadFrom ? [s.dialpadFrom] : []), ...s.dialpadSenders]),
       baseUrl: s.dialpadBaseUrl,
       webhookSecret: s.dialpadWebhookSecret,
+      limits: {
+        mps: null,
+        senderMps: {},
+        accountMps: s.dialpadRatePerMinute / 60,
+        maxInFlight: null,
+        sticky: null,
+      },
     };
     problems.push(...dialpadProblems(a, (f) => DIALPAD_LABELS[f] ?? f));
     accounts.push(a);
-  } else if (s.dialpadFrom !== null) {
+  } else if (s.dialpadFrom !== null || s.dialpadSenders.length > 0) {
     problems.push("DIALPAD_API_TOKEN: required when DIALPAD_FROM is set");
   }
 
@@ -344,4 +393,64 @@ export function resolveAccounts(
     else problems.push(`SMSQ_PROVIDER: ${s.provider} is not configured`);
   }
   return { accounts, active, problems };
+}
+
+const unique = (xs: string[]): string[] => [...new Set(xs)];
+
+const positive = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v > 0;
+
+/** The throughput fields of a file account: mps, senderMps, accountMps, ratePerMinute, … */
+function parseLimits(
+  o: Record<string, unknown>,
+  label: (f: string) => string,
+  problems: string[],
+  dialpad: boolean,
+): AccountRateLimits {
+  const out: AccountRateLimits = {
+    mps: null,
+    senderMps: {},
+    accountMps: dialpad ? 100 / 60 : null,
+    maxInFlight: null,
+    sticky: null,
+  };
+  if (o.mps !== undefined) {
+    if (positive(o.mps)) out.mps = o.mps;
+    else problems.push(`${label("mps")}: must be a positive number (segments per second)`);
+  }
+  if (o.senderMps !== undefined) {
+    const m = o.senderMps;
+    if (
+      typeof m === "object" &&
+      m !== null &&
+      !Array.isArray(m) &&
+      Object.values(m).every(positive)
+    ) {
+      out.senderMps = m as Record<string, number>;
+    } else {
+      problems.push(
+        `${label("senderMps")}: must map senders to positive numbers, e.g. {"+15550100": 3}`,
+      );
+    }
+  }
+  if (o.accountMps !== undefined && o.ratePerMinute !== undefined) {
+    problems.push(`${label("ratePerMinute")}: give accountMps or ratePerMinute, not both`);
+  }
+  if (o.accountMps !== undefined) {
+    if (positive(o.accountMps)) out.accountMps = o.accountMps;
+    else problems.push(`${label("accountMps")}: must be a positive number (segments per second)`);
+  }
+  if (o.ratePerMinute !== undefined) {
+    if (positive(o.ratePerMinute)) out.accountMps = o.ratePerMinute / 60;
+    else problems.push(`${label("ratePerMinute")}: must be a positive number`);
+  }
+  if (o.maxInFlight !== undefined) {
+    const n = o.maxInFlight;
+    if (typeof n === "number" && Number.isSafeInteger(n) && n > 0) out.maxInFlight = n;
+    else problems.push(`${label("maxInFlight")}: must be a positive integer`);
+  }
+  if (o.sticky !== undefined) {
+    if (typeof o.sticky === "boolean") out.sticky = o.sticky;
+    else problems.push(`${label("sticky")}: must be true or false`);
+  }
+  return out;
 }

@@ -18,6 +18,42 @@ const int =
 
 const str: Parse<string> = (raw) => raw;
 
+const num =
+  (min: number, max: number): Parse<number> =>
+  (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+      return { error: `must be a number from ${min} to ${max} (got "${raw}")` };
+    }
+    return n;
+  };
+
+const bool: Parse<boolean> = (raw) =>
+  raw === "true" || raw === "1"
+    ? true
+    : raw === "false" || raw === "0"
+      ? false
+      : { error: `must be true or false (got "${raw}")` };
+
+const list: Parse<string[]> = (raw) => {
+  const items = raw
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+  return items.length > 0 ? items : { error: "must list at least one value when set" };
+};
+
+const shares: Parse<{ normal: number; low: number; cycle: number }> = (raw) => {
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$/.exec(raw);
+  const [normal, low, cycle] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  if (!m || cycle < 1 || cycle > 1000 || normal + low > cycle) {
+    return {
+      error: `must be "normal,low,cycle" with normal + low <= cycle, e.g. "1,1,10" (got "${raw}")`,
+    };
+  }
+  return { normal, low, cycle };
+};
+
 const oneOf =
   <T extends string>(...values: T[]): Parse<T> =>
   (raw) =>
@@ -348,6 +384,83 @@ export const SETTINGS = {
     default: null,
     doc: "Segments each account may send per UTC day; beyond it its messages wait (an account's own `dailySegmentBudget` in the file wins).",
   }),
+  twilioMps: spec<number | null>({
+    env: "TWILIO_MPS",
+    key: "twilioMps",
+    parse: num(0.001, 10_000),
+    default: null,
+    doc: "Segments per second each Twilio sender may send (default by sender type: US long code 1, toll-free 3, short code 100).",
+  }),
+  twilioAccountMps: spec<number | null>({
+    env: "TWILIO_ACCOUNT_MPS",
+    key: "twilioAccountMps",
+    parse: num(0.001, 10_000),
+    default: null,
+    doc: "Segments per second for the whole Twilio account (all its senders); none by default.",
+  }),
+  twilioSenders: spec<string[]>({
+    env: "TWILIO_SENDERS",
+    key: "twilioSenders",
+    parse: list,
+    default: [],
+    doc: "Comma-separated sender pool: a message without `from` takes one (spread by capacity, or sticky per recipient).",
+  }),
+  twilioMaxInFlight: spec<number | null>({
+    env: "TWILIO_MAX_IN_FLIGHT",
+    key: "twilioMaxInFlight",
+    parse: int(1, 100_000),
+    default: null,
+    doc: "Requests in flight to the Twilio account across all workers (its REST concurrency limit answers 429 beyond it).",
+  }),
+  dialpadRatePerMinute: spec<number>({
+    env: "DIALPAD_RATE_PER_MINUTE",
+    key: "dialpadRatePerMinute",
+    parse: num(0.01, 1_000_000),
+    default: 100,
+    doc: "Dialpad sends per minute for the API key (Dialpad's tier 0 limit is 100).",
+  }),
+  dialpadSenders: spec<string[]>({
+    env: "DIALPAD_SENDERS",
+    key: "dialpadSenders",
+    parse: list,
+    default: [],
+    doc: "Comma-separated Dialpad sender pool (see TWILIO_SENDERS).",
+  }),
+  globalRate: spec<number | null>({
+    env: "SMSQ_GLOBAL_RATE",
+    key: "globalRate",
+    parse: num(0.001, 1_000_000),
+    default: null,
+    doc: "Optional cap on segments per second across every account.",
+  }),
+  rateHeadroom: spec<number>({
+    env: "SMSQ_RATE_HEADROOM",
+    key: "rateHeadroom",
+    parse: num(0, 0.5),
+    default: 0.02,
+    doc: "Share of every rate kept back so network jitter never tips a second over a provider's limit.",
+  }),
+  stickySenders: spec<boolean>({
+    env: "SMSQ_STICKY_SENDERS",
+    key: "stickySenders",
+    parse: bool,
+    default: false,
+    doc: "Pooled senders stick to recipients: the same person always hears from the same number.",
+  }),
+  adaptiveRate: spec<boolean>({
+    env: "SMSQ_ADAPTIVE_RATE",
+    key: "adaptiveRate",
+    parse: bool,
+    default: true,
+    doc: "Lower a bucket's working rate when the provider rate-limits (x0.7) and climb back on success (AIMD).",
+  }),
+  laneShares: spec<{ normal: number; low: number; cycle: number }>({
+    env: "SMSQ_LANE_SHARES",
+    key: "laneShares",
+    parse: shares,
+    default: { normal: 1, low: 1, cycle: 10 },
+    doc: 'Claim rounds reserved for the lower lanes, "normal,low,cycle": by default 1 round in 10 for normal and 1 for low, so bulk never starves.',
+  }),
   alertQueueAgeMs: spec({
     env: "SMSQ_ALERT_QUEUE_AGE_MS",
     key: "alertQueueAgeMs",
@@ -368,6 +481,13 @@ export const SETTINGS = {
     parse: oneOf("fatal", "error", "warn", "info", "debug", "trace", "silent"),
     default: "info" as const,
     doc: "Log level.",
+  }),
+  logFormat: spec<"json" | "pretty">({
+    env: "SMSQ_LOG_FORMAT",
+    key: "logFormat",
+    parse: oneOf("json", "pretty"),
+    default: "json",
+    doc: "Log format: `json`, one object per line for log shippers (the default, also on a terminal, so that output never changes with where it goes), or `pretty`, readable lines for a terminal (time, level, message, key=value; colours when the output is a terminal and NO_COLOR is unset). Both mask phone numbers (+1415•••••71) and leave out bodies and secrets.",
   }),
 };
 

@@ -19,6 +19,8 @@ export interface AttemptSettings {
 export interface Effects {
   /** The account must cool down until then (a rate limit). */
   coolDownUntil?: Date;
+  /** The provider's Retry-After on a rate limit, if it gave one. */
+  retryAfterMs?: number;
   /** The account failed in a way that opens its circuit. */
   accountFailure?: string;
   /** The recipient opted out: add this number to the suppression list. */
@@ -88,7 +90,7 @@ export async function attempt(
     const startedAt = now();
     const found = await provider
       .lookup(
-        { to: m.to_number, from: m.from_number, body: m.body, sentAfter: m.created_at },
+        { to: m.to_number, from: m.from_number ?? m.sender, body: m.body, sentAfter: m.created_at },
         AbortSignal.timeout(s.sendTimeoutMs),
       )
       .catch((e: unknown) => ({ error: (e as Error).message ?? "lookup failed" }));
@@ -168,7 +170,7 @@ export async function attempt(
   const msg: OutboundMessage = {
     id: m.id,
     to: m.to_number,
-    from: m.from_number,
+    from: m.from_number ?? m.sender,
     body: m.body,
     segments: m.segments,
     attempt: m.attempts,
@@ -253,6 +255,9 @@ export async function attempt(
   const error = { code: result.code, message: result.message, class: c.class, rule: c.rule };
   const effects: Effects = { healthy: HEALTH[c.class] };
   if (c.class === "rate_limited" && d.action === "retry") effects.coolDownUntil = d.runAt;
+  if (c.class === "rate_limited" && result.retryAfterMs !== undefined) {
+    effects.retryAfterMs = result.retryAfterMs;
+  }
   if (c.class === "account") {
     effects.accountFailure = `${provider.name} ${result.code ?? result.httpStatus ?? "error"}: ${result.message}`;
   }

@@ -10,7 +10,13 @@ import type { ClassOverrides } from "../policy/classify.js";
 import { DEFAULT_BACKOFF, type InDoubtPolicy, type PolicySettings } from "../policy/decide.js";
 import type { Provider } from "../providers/types.js";
 import { isUnavailableError, type Db } from "../store/db.js";
-import { claimDue, recordOutcomes, type ClaimedMessage, type Outcome } from "../store/dispatch.js";
+import {
+  claimDue,
+  recordOutcomes,
+  type ClaimedMessage,
+  type Outcome,
+  type UsableAccount,
+} from "../store/dispatch.js";
 import { fullJitter } from "../policy/backoff.js";
 import { applyHeldReceipts } from "../store/receipts.js";
 import { countUsage } from "../store/accounts.js";
@@ -19,6 +25,7 @@ import { addSuppression } from "../store/suppressions.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
 import { housekeep } from "./housekeeping.js";
+import { Limiter, released, type LimiterSettings, type PacedMessage } from "./limiter.js";
 import { Signal } from "./signal.js";
 import { DEFAULT_WATCH, watchQueue, type WatchSettings } from "./watch.js";
 
@@ -69,6 +76,8 @@ export interface DispatcherSettings {
   failoverAfter?: number;
   /** Queue-age and dead-letter alert thresholds. */
   watch?: Partial<WatchSettings>;
+  /** Shared token buckets (rates in segments/s, in-flight caps, pools); absent = no limits. */
+  limits?: LimiterSettings;
 }
 
 export interface DispatcherDeps {
@@ -105,6 +114,8 @@ export interface DispatcherStats {
   heldReceiptsApplied: number;
   /** Held receipts dropped because their provider id never became known. */
   unknownReceipts: number;
+  /** Messages put back unsent because the worker missed their rate-limit slot. */
+  lateReleased: number;
 }
 
 export class Dispatcher {
@@ -122,6 +133,7 @@ export class Dispatcher {
     byClass: {},
     heldReceiptsApplied: 0,
     unknownReceipts: 0,
+    lateReleased: 0,
   };
   private running = false;
   private loop: Promise<void> | null = null;
@@ -138,6 +150,7 @@ export class Dispatcher {
   private readonly breakers = new Map<string, Breaker>();
   readonly alerts: AlertSink;
   private readonly policy: PolicySettings;
+  private readonly limiter: Limiter | null;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -150,6 +163,11 @@ export class Dispatcher {
     };
     this.route = deps.route ?? (deps.provider ? [deps.provider] : []);
     if (this.route.length === 0) throw new Error("a dispatcher needs a provider");
+    const limits = deps.settings.limits;
+    // The embedded store serves one process: no other worker can crowd its sends.
+    this.limiter = limits
+      ? new Limiter(deps.db, { exclusive: deps.db.kind === "pglite", ...limits }, deps.log)
+      : null;
     for (const p of this.route) {
       this.breakers.set(
         p.account,
@@ -159,6 +177,8 @@ export class Dispatcher {
           {
             ...DEFAULT_BREAKER,
             ...deps.settings.breaker,
+            // With an adaptive rate, 403s while the rate comes down are expected: escalate later.
+            ...(this.limiter?.handles(p.account) ? { persistentForbidden: 8 } : {}),
             dailySegmentBudget: deps.settings.dailySegmentBudgets?.[p.account] ?? null,
           },
           deps.log,
@@ -211,8 +231,12 @@ export class Dispatcher {
   private async run(): Promise<void> {
     const { settings: s, log } = this.deps;
     let failures = 0;
+    // Paced sends must leave on time: connect before the first one, not during it.
+    if (this.limiter) await Promise.all(this.route.map((p) => p.warm?.()));
     while (this.running) {
       try {
+        // The embedded store blocks this thread while it works: keep clear of paced sends.
+        await this.limiter?.quiet();
         await this.housekeeping();
         const room = Math.min(s.batchSize, s.concurrency - this.inflight);
         if (room <= 0) {
@@ -259,31 +283,17 @@ export class Dispatcher {
           continue;
         }
         const lane = this.shareLane();
-        let batch =
-          lane === null
-            ? []
-            : await claimDue(this.deps.db, {
-                workerId: this.deps.workerId,
-                limit: allow,
-                leaseMs: s.leaseMs,
-                accounts: usable,
-                lane,
-              });
-        if (batch.length === 0) {
-          batch = await claimDue(this.deps.db, {
-            workerId: this.deps.workerId,
-            limit: allow,
-            leaseMs: s.leaseMs,
-            accounts: usable,
-          });
-        }
+        let batch = lane === null ? [] : await this.claim(usable, allow, lane);
+        if (batch.length === 0) batch = await this.claim(usable, allow);
         this.stats.rounds += 1;
         if (this.outage) log.info("store reachable again; dispatching resumed");
         this.outage = false;
         failures = 0;
         if (batch.length > 0) this.launch(batch, null);
-        // A short batch means nothing more is due right now.
-        if (batch.length < allow) await this.wakeup.wait(s.pollMs);
+        // A short batch means nothing more is due right now (or no slot is free yet).
+        if (batch.length < allow) {
+          await this.wakeup.wait(this.limiter ? this.limiter.idleMs(s.pollMs) : s.pollMs);
+        }
       } catch (e) {
         failures += 1;
         this.stats.storeErrors += 1;
@@ -301,6 +311,24 @@ export class Dispatcher {
   }
 
   private claimRound = 0;
+
+  /** One claim: through the shared buckets when limits are configured. */
+  private async claim(
+    accounts: UsableAccount[],
+    limit: number,
+    lane?: number,
+  ): Promise<PacedMessage[]> {
+    const o = {
+      workerId: this.deps.workerId,
+      limit,
+      leaseMs: this.deps.settings.leaseMs,
+      accounts,
+      lane,
+    };
+    if (!this.limiter) return claimDue(this.deps.db, o);
+    await this.limiter.quiet();
+    return this.limiter.claim(o);
+  }
 
   /** The lane this claim round is reserved for, or null for highest-lane-first. */
   private shareLane(): number | null {
@@ -349,10 +377,22 @@ export class Dispatcher {
     this.batches.add(p);
   }
 
-  private async process(batch: ClaimedMessage[], probe: string | null): Promise<void> {
+  private async process(batch: PacedMessage[], probe: string | null): Promise<void> {
     const s = this.deps.settings;
     const results = await Promise.all(
       batch.map(async (m) => {
+        // A limited claim gives each message its slot: wait for it (at most the horizon). A
+        // send that misses its slot (event loop or host stalled) would crowd the next slots:
+        // it goes back to the queue instead, unsent, and spends nothing.
+        await this.limiter?.slot(m.sendAtLocal);
+        if (this.limiter && m.sendAtLocal !== undefined) {
+          const at = this.limiter.reserve(m);
+          if (this.limiter.late(m.sendAtLocal, at)) {
+            this.stats.lateReleased += 1;
+            return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
+          }
+          await this.limiter.slot(at);
+        }
         const provider = this.providerFor(m.account);
         const r = await attempt(
           m,
@@ -367,11 +407,21 @@ export class Dispatcher {
           this.random,
         );
         this.advance(m, r);
-        return { r, account: provider.account, segments: m.segments };
+        // The bucket paces the retry of a rate-limited message: no backoff of its own.
+        if (
+          r.errorClass === "rate_limited" &&
+          r.outcome.status === "queued" &&
+          this.limiter?.handles(provider.account)
+        ) {
+          r.outcome.runAt = this.now();
+        }
+        return { r, m, account: provider.account, segments: m.segments };
       }),
     );
     this.count(results.map((x) => x.r));
+    await this.limiter?.quiet();
     await this.record(results.map((x) => x.r.outcome));
+    await this.limiter?.quiet();
     await this.effects(results, probe);
   }
 
@@ -413,10 +463,11 @@ export class Dispatcher {
 
   /** Cooldowns, circuit and suppressions; an outage here only logs (the policy repeats them). */
   private async effects(
-    results: { r: AttemptResult; account: string; segments: number }[],
+    results: { r: AttemptResult; m: ClaimedMessage; account: string; segments: number }[],
     probe: string | null,
   ): Promise<void> {
     try {
+      await this.limiter?.observe(results);
       // The cost guard's counters: calls made and segments accepted, per account, today.
       const usage = new Map<string, { account: string; attempts: number; segments: number }>();
       for (const { r, account, segments } of results) {
@@ -432,7 +483,8 @@ export class Dispatcher {
         const e = r.effects;
         const b = this.breaker(account);
         if (e.suppress) await this.suppress(e.suppress.phone, e.suppress.reason);
-        if (e.coolDownUntil) {
+        // A limited account's bucket pauses itself (AIMD); only others pause the whole account.
+        if (e.coolDownUntil && !this.limiter?.handles(account)) {
           await b.coolDown(e.coolDownUntil, r.outcome.error?.code ?? "rate limited");
         }
         if (r.errorClass === "rate_limited" && r.outcome.error?.code === "403") {

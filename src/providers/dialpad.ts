@@ -34,12 +34,24 @@ export interface DialpadOptions {
 
 /** Creates the Dialpad provider. */
 export function createDialpad(opts: DialpadOptions): Provider {
-  const url = `${(opts.baseUrl ?? "https://dialpad.com").replace(/\/+$/, "")}/api/v2/sms`;
+  const base = (opts.baseUrl ?? "https://dialpad.com").replace(/\/+$/, "");
+  const url = `${base}/api/v2/sms`;
   const authorization = `Bearer ${opts.apiToken}`;
 
   return {
     name: "dialpad",
     account: opts.account,
+
+    async warm(): Promise<void> {
+      await request({
+        url: `${base}/`,
+        method: "HEAD",
+        headers: { "user-agent": `smsq/${VERSION}` },
+        connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
+        timeoutMs: 5000,
+        agent: opts.agent,
+      }).catch(() => undefined);
+    },
 
     async send(msg: OutboundMessage, signal: AbortSignal): Promise<SendResult> {
       const hide = [opts.apiToken, msg.body];

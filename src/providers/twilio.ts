@@ -70,6 +70,17 @@ export function createTwilio(opts: TwilioOptions): Provider {
         signal,
       ),
 
+    async warm(): Promise<void> {
+      await request({
+        url: `${base}/`,
+        method: "HEAD",
+        headers: { "user-agent": `smsq/${VERSION}` },
+        connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
+        timeoutMs: 5000,
+        agent: opts.agent,
+      }).catch(() => undefined);
+    },
+
     async send(msg: OutboundMessage, signal: AbortSignal): Promise<SendResult> {
       // Everything the adapter says is scrubbed of the credentials and this message's body.
       const hide = [...secrets, msg.body];

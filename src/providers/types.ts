@@ -72,6 +72,11 @@ export interface Provider {
   readonly account: string;
   send(msg: OutboundMessage, signal: AbortSignal): Promise<SendResult>;
   /** Finds a message the provider may have created (for providers that can be asked). */
+  /**
+   * Opens a keep-alive connection before the first paced send, so the first message is not
+   * late by a connection set-up (a late send could crowd a rate limit's second). Best effort.
+   */
+  warm?(): Promise<void>;
   lookup?(q: LookupQuery, signal: AbortSignal): Promise<LookupResult>;
   /** True when the webhook really comes from this provider. */
   verifyWebhook?(req: WebhookRequest): boolean | Promise<boolean>;

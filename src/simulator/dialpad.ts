@@ -166,7 +166,13 @@ export class DialpadApi {
       b = ctx.behaviour;
     }
     if (b.dialpadRatePerMinute !== null) {
-      if (!ctx.dialpadWindow.tryTake(account.config.apiToken, b.dialpadRatePerMinute)) {
+      if (
+        !ctx.dialpadWindow.tryTake(
+          account.config.apiToken,
+          b.dialpadRatePerMinute,
+          b.dialpadWindowMs,
+        )
+      ) {
         // 403 is what the seed incident saw: deliberately the same body as a permission error.
         return b.dialpadLimitStatus === 403
           ? reject(403, "forbidden", "You do not have permission to perform this action.")

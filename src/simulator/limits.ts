@@ -113,7 +113,7 @@ export class RollingWindow {
   ) {}
 
   /** Records an event for `key` if fewer than `limit` happened within the window. */
-  tryTake(key: string, limit: number): boolean {
+  tryTake(key: string, limit: number, windowMs = this.windowMs): boolean {
     const now = this.now();
     let log = this.logs.get(key);
     if (!log) {
@@ -121,7 +121,7 @@ export class RollingWindow {
       this.logs.set(key, log);
     }
     const { times } = log;
-    while (log.head < times.length && (times[log.head] as number) <= now - this.windowMs) {
+    while (log.head < times.length && (times[log.head] as number) <= now - windowMs) {
       log.head += 1;
     }
     // Compact now and then so the array does not grow with the run.

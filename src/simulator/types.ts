@@ -38,6 +38,8 @@ export interface SimBehaviour {
   accountConcurrency: number | null;
   /** Dialpad send limit per minute per API token (rolling 60 s window); null = off. */
   dialpadRatePerMinute: number | null;
+  /** The window Dialpad's limit counts over, ms (60,000; shorter to run a scaled test fast). */
+  dialpadWindowMs: number;
   /** Status Dialpad answers over its limit: 403 (what the seed incident saw) or 429. */
   dialpadLimitStatus: 403 | 429;
   /** Added latency of each create response, ms. */

@@ -22,25 +22,56 @@ export interface ClaimedMessage extends MessageRow {
 // the account its last attempt went to (it is reconciled there). A probe claim ($7) takes only
 // messages that will really go to the probed account.
 const CLAIM = `
-  with usable as (
-    select * from unnest($4::text[], $5::text[], $6::int[], $8::text[])
+  ${dueCtes({ limit: 1, accounts: 4, providers: 5, positions: 6, probe: 7, prefixes: 8, anyPrefix: 9, lane: 10 })}
+  update smsq.messages m
+  set status = 'sending', lease_owner = $2,
+      lease_expires_at = now() + $3 * interval '1 millisecond',
+      attempts = m.attempts + 1,
+      account = c.account, provider = c.provider, sender = null,
+      updated_at = now()
+  from chosen c
+  where m.id = c.id
+  returning m.*, exists (select 1 from smsq.suppressions s where s.phone = m.to_number) as suppressed`;
+
+/** Parameter numbers of the due-message CTEs, so two statements can share them. */
+export interface DueParams {
+  limit: number;
+  accounts: number;
+  providers: number;
+  positions: number;
+  probe: number;
+  prefixes: number;
+  anyPrefix: number;
+  lane: number;
+}
+
+/**
+ * The CTEs that pick due messages (locked, SKIP LOCKED) and the account each will go through:
+ * `chosen` (id, account, provider). Shared by the plain claim and the limiter's claim.
+ */
+export function dueCtes(p: DueParams): string {
+  return `with usable as (
+    select * from unnest($${p.accounts}::text[], $${p.providers}::text[], $${p.positions}::int[],
+                         $${p.prefixes}::text[])
       as u(account, provider, pos, prefixes)
   ), due as (
-    select id, route_step, to_number from smsq.messages m
+    select id, route_step, to_number, in_doubt, account as last_account, provider as last_provider,
+           lane, run_at
+    from smsq.messages m
     where status = 'queued' and run_at <= now()
       and (valid_until is null or valid_until > now())
-      and (not $7::boolean or not m.in_doubt or m.account = any($4::text[]))
-      -- A lane's share round ($10) takes only that lane (still the due index: lane, run_at).
-      and ($10::smallint is null or lane = $10)
-      -- Only when some account is limited to some destinations ($9), skip messages that no
+      and (not $${p.probe}::boolean or not m.in_doubt or m.account = any($${p.accounts}::text[]))
+      -- A lane's share round takes only that lane (still the due index: lane, run_at).
+      and ($${p.lane}::smallint is null or lane = $${p.lane})
+      -- Only when some account is limited to some destinations, skip messages that no
       -- usable account can send to: they wait for one that can.
-      and (not $9::boolean or m.in_doubt or exists (
+      and (not $${p.anyPrefix}::boolean or m.in_doubt or exists (
         select 1 from usable u
         where u.prefixes = ''
            or exists (select 1 from unnest(string_to_array(u.prefixes, ',')) p(prefix)
                       where m.to_number like p.prefix || '%')))
     order by lane, run_at
-    limit $1
+    limit $${p.limit}
     for update skip locked
   ), reach as (
     -- The usable accounts that can send to each claimed message's number.
@@ -49,25 +80,24 @@ const CLAIM = `
       on u.prefixes = ''
       or exists (select 1 from unnest(string_to_array(u.prefixes, ',')) p(prefix)
                  where due.to_number like p.prefix || '%')
-  )
-  update smsq.messages m
-  set status = 'sending', lease_owner = $2,
-      lease_expires_at = now() + $3 * interval '1 millisecond',
-      attempts = m.attempts + 1,
-      account = case when m.in_doubt and m.account is not null then m.account else c.account end,
-      provider = case when m.in_doubt and m.provider is not null then m.provider else c.provider end,
-      updated_at = now()
-  from due, lateral (
-    select account, provider from (
-      (select account, provider, 0 as k, pos from reach r
-       where r.id = due.id and pos >= due.route_step order by pos limit 1)
-      union all
-      (select account, provider, 1 as k, pos from reach r
-       where r.id = due.id order by pos desc limit 1)
-    ) x order by k limit 1
-  ) c
-  where m.id = due.id
-  returning m.*, exists (select 1 from smsq.suppressions s where s.phone = m.to_number) as suppressed`;
+  ), chosen as (
+    -- An in-doubt message keeps the account its last attempt went to (it is reconciled there).
+    select due.id, due.lane, due.run_at,
+           case when due.in_doubt and due.last_account is not null then due.last_account
+                else c.account end as account,
+           case when due.in_doubt and due.last_provider is not null then due.last_provider
+                else c.provider end as provider
+    from due, lateral (
+      select account, provider from (
+        (select account, provider, 0 as k, pos from reach r
+         where r.id = due.id and pos >= due.route_step order by pos limit 1)
+        union all
+        (select account, provider, 1 as k, pos from reach r
+         where r.id = due.id order by pos desc limit 1)
+      ) x order by k limit 1
+    ) c
+  )`;
+}
 
 /** An account a claim may send through, with its position in the route. */
 export interface UsableAccount {

@@ -7,6 +7,8 @@ export interface MessageRow {
   api_key_id: string;
   to_number: string;
   from_number: string | null;
+  /** The pool sender the limiter chose (messages without from_number). */
+  sender: string | null;
   body: string;
   segments: number;
   encoding: "GSM-7" | "UCS-2";

@@ -57,6 +57,8 @@ describe("smsq with the simulator as Twilio", () => {
         TWILIO_ACCOUNT_SID: SID,
         TWILIO_AUTH_TOKEN: TOKEN,
         TWILIO_FROM: "+14155550000",
+        // The simulator has no sender limit here; the limiter is tested in test/e2e/limits*.
+        TWILIO_MPS: "10000",
         TWILIO_BASE_URL: sim.url,
         SMSQ_POLL_INTERVAL_MS: "20",
       }),
@@ -202,6 +204,7 @@ describe("smsq with the simulator as Dialpad", () => {
         SMSQ_PORT: String(port),
         DIALPAD_API_TOKEN: DIALPAD_TOKEN,
         DIALPAD_FROM: "+14155550001",
+        DIALPAD_RATE_PER_MINUTE: "1000000",
         DIALPAD_BASE_URL: sim.url,
         DIALPAD_WEBHOOK_SECRET: DIALPAD_SECRET,
         SMSQ_POLL_INTERVAL_MS: "20",

@@ -75,6 +75,8 @@ describe("smsq serve on the embedded store", () => {
       SMSQ_DATA_DIR: dir,
       TWILIO_ACCOUNT_SID: "AC" + "0".repeat(32),
       TWILIO_FROM: "+14155550000",
+      // The simulator has no sender limit here; the limiter is tested in test/e2e/limits*.
+      TWILIO_MPS: "10000",
     });
     procs.push(p);
     expect(await p.exited).toBe(2);

@@ -48,6 +48,8 @@ describe.skipIf(!TEST_DATABASE_URL)("SIGKILL in the middle of sends", () => {
       TWILIO_ACCOUNT_SID: DEFAULT_TWILIO_ACCOUNT.sid,
       TWILIO_AUTH_TOKEN: DEFAULT_TWILIO_ACCOUNT.authToken,
       TWILIO_FROM: "+14155550000",
+      // The simulator has no sender limit here; the limiter is tested in test/e2e/limits*.
+      TWILIO_MPS: "10000",
       TWILIO_BASE_URL: sim.url,
       SMSQ_LEASE_MS: "2000",
       SMSQ_WORKER_CONCURRENCY: "40",

@@ -56,6 +56,7 @@ const TABLES = [
   "suppressions",
   "pending_receipts",
   "account_state",
+  "rate_limits",
 ];
 
 /** Opens a migrated store on the given engine. */

@@ -64,3 +64,25 @@ export function spawnSmsq(args: string[], env: Record<string, string>): SmsqProc
     },
   };
 }
+
+/** `smsq simulate` in a process of its own: its clock is not stalled by the process under test. */
+export async function spawnSimulator(behaviour: Record<string, unknown> = {}): Promise<{
+  url: string;
+  log(): Promise<import("../../src/simulator/types.js").SimLogEntry[]>;
+  stop(): Promise<number | null>;
+}> {
+  const p = spawnSmsq(["simulate", "--port", "0", "--behaviour", JSON.stringify(behaviour)], {});
+  const m = await p.waitForLine(/listening on (http:\/\/\S+)/);
+  const url = m[1] as string;
+  return {
+    url,
+    log: async () => {
+      const res = await fetch(`${url}/_sim/log`);
+      const body = (await res.json()) as
+        | import("../../src/simulator/types.js").SimLogEntry[]
+        | { entries: import("../../src/simulator/types.js").SimLogEntry[] };
+      return Array.isArray(body) ? body : body.entries;
+    },
+    stop: () => p.stop("SIGTERM"),
+  };
+}

@@ -62,6 +62,8 @@ describe("resend policy from the configuration", () => {
     TWILIO_ACCOUNT_SID: "AC" + "0".repeat(32),
     TWILIO_AUTH_TOKEN: "t",
     TWILIO_FROM: "+14155550000",
+    // The simulator has no sender limit here; the limiter is tested in test/e2e/limits*.
+    TWILIO_MPS: "10000",
   };
   it("is off by default and per provider codes when switched on", () => {
     expect(resendPolicies(loadConfig(env))).toEqual({ twilio: null });

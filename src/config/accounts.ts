@@ -38,6 +38,8 @@ export interface AccountRateLimits {
   maxInFlight: number | null;
   /** Pool senders stick to recipients (null: the global setting). */
   sticky: boolean | null;
+  /** The window the provider counts its limit over, in seconds (null: its default). */
+  windowSeconds?: number | null;
 }
 
 /** `true`, `false`, or the policy's fields (codes, afterMs, max). */
@@ -85,6 +87,7 @@ export interface AccountSettings {
   twilioSenders: readonly string[];
   twilioMaxInFlight: number | null;
   dialpadRatePerMinute: number;
+  dialpadRateWindowSeconds: number;
   dialpadSenders: readonly string[];
 }
 
@@ -181,6 +184,7 @@ function fromFile(raw: unknown, i: number, s: AccountSettings, problems: string[
     "ratePerMinute",
     "maxInFlight",
     "sticky",
+    "rateWindowSeconds",
   ]);
   const limits = parseLimits(o, label, problems, o.provider === "dialpad");
   let destinations: string[] | undefined;
@@ -363,6 +367,7 @@ export function resolveAccounts(
         accountMps: s.dialpadRatePerMinute / 60,
         maxInFlight: null,
         sticky: null,
+        windowSeconds: s.dialpadRateWindowSeconds,
       },
     };
     problems.push(...dialpadProblems(a, (f) => DIALPAD_LABELS[f] ?? f));
@@ -447,6 +452,10 @@ function parseLimits(
     const n = o.maxInFlight;
     if (typeof n === "number" && Number.isSafeInteger(n) && n > 0) out.maxInFlight = n;
     else problems.push(`${label("maxInFlight")}: must be a positive integer`);
+  }
+  if (o.rateWindowSeconds !== undefined) {
+    if (positive(o.rateWindowSeconds)) out.windowSeconds = o.rateWindowSeconds;
+    else problems.push(`${label("rateWindowSeconds")}: must be a positive number of seconds`);
   }
   if (o.sticky !== undefined) {
     if (typeof o.sticky === "boolean") out.sticky = o.sticky;

@@ -92,6 +92,8 @@ export interface DispatcherDeps {
   now?: () => Date;
   random?: () => number;
   alerts?: AlertSink;
+  /** Told of every claimed message's step once it ran (metrics); must not throw. */
+  onAttempt?: (m: ClaimedMessage, r: AttemptResult) => void;
 }
 
 /** Counters for tests, the status line and (later) metrics. */
@@ -387,7 +389,7 @@ export class Dispatcher {
         await this.limiter?.slot(m.sendAtLocal);
         if (this.limiter && m.sendAtLocal !== undefined) {
           const at = this.limiter.reserve(m);
-          if (this.limiter.late(m.sendAtLocal, at)) {
+          if (this.limiter.late(m.sendAtLocal, at) || this.limiter.stale(m)) {
             this.stats.lateReleased += 1;
             return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
           }
@@ -407,6 +409,17 @@ export class Dispatcher {
           this.random,
         );
         this.advance(m, r);
+        this.deps.onAttempt?.(m, r);
+        if (r.outcome.attempt?.outcome === "accepted" && m.account) {
+          this.limiter?.unrecordedAccepted(m.account, 1);
+        }
+        // A rate limit is acted on at once, not after the batch: the messages still waiting
+        // for that bucket's slots must not follow this one into the provider's refusal.
+        if (r.errorClass === "rate_limited" && this.limiter) {
+          await this.limiter.refused(m, r).catch((e: unknown) => {
+            if (!isUnavailableError(e)) this.deps.log.error({ err: e }, "rate-limit signal failed");
+          });
+        }
         // The bucket paces the retry of a rate-limited message: no backoff of its own.
         if (
           r.errorClass === "rate_limited" &&
@@ -421,6 +434,11 @@ export class Dispatcher {
     this.count(results.map((x) => x.r));
     await this.limiter?.quiet();
     await this.record(results.map((x) => x.r.outcome));
+    for (const { r, m } of results) {
+      if (r.outcome.attempt?.outcome === "accepted" && m.account) {
+        this.limiter?.unrecordedAccepted(m.account, -1);
+      }
+    }
     await this.limiter?.quiet();
     await this.effects(results, probe);
   }
@@ -467,7 +485,7 @@ export class Dispatcher {
     probe: string | null,
   ): Promise<void> {
     try {
-      await this.limiter?.observe(results);
+      this.limiter?.credit(results);
       // The cost guard's counters: calls made and segments accepted, per account, today.
       const usage = new Map<string, { account: string; attempts: number; segments: number }>();
       for (const { r, account, segments } of results) {

@@ -8,13 +8,7 @@ import { windowStart, WINDOW_GUARD_MS, WINDOW_MS } from "../limits/schedule.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
 import type { ClaimedMessage, UsableAccount } from "../store/dispatch.js";
-import {
-  applyLimitSignals,
-  claimLimited,
-  ClockOffset,
-  syncBuckets,
-  type LimitSignal,
-} from "../store/limits.js";
+import { applyLimitSignals, claimLimited, ClockOffset, syncBuckets } from "../store/limits.js";
 import type { AttemptResult } from "./attempt.js";
 
 export interface LimiterSettings {
@@ -37,8 +31,8 @@ export interface LimiterSettings {
 // rate limit (429/20429 concurrency, 30022 campaign, Dialpad 429/403) is the account's.
 const SENDER_CODES = new Set(["21611", "30001"]);
 
-/** A message the limiter claimed, with the local time its slot opens. */
-export type PacedMessage = ClaimedMessage & { sendAtLocal?: number };
+/** A message the limiter claimed, with the local time its slot opens and when it was claimed. */
+export type PacedMessage = ClaimedMessage & { sendAtLocal?: number; claimedAtLocal?: number };
 
 export class Limiter {
   private synced = false;
@@ -54,6 +48,8 @@ export class Limiter {
   /** How long a claim takes here (the longest of the last few, ms). */
   private claimMs = 5;
   private readonly claimTimes: number[] = [];
+  /** When a provider last refused each bucket for its rate (local ms). */
+  private readonly refusedAt = new Map<string, number>();
   /** Working rate and window cap per bucket, as last seen. */
   private readonly rates = new Map<string, { rate: number; cap: number | null }>();
   /** This process's own sends per bucket: the next free moment and the last second's log. */
@@ -68,7 +64,17 @@ export class Limiter {
   }
 
   get horizonMs(): number {
-    return this.s.horizonMs ?? 250;
+    // A claim must cover the time the next one takes, or slots pass unused while it runs
+    // (the embedded store on a busy host can take 100 ms and more).
+    return this.s.horizonMs ?? Math.min(1000, Math.max(250, 2.5 * this.claimMs));
+  }
+
+  /** Accepted calls of this process not yet in the audit trail, per account. */
+  private readonly unrecorded = new Map<string, number>();
+
+  /** Notes accepted calls made (+) or recorded (-), for the window estimate. */
+  unrecordedAccepted(account: string, delta: number): void {
+    this.unrecorded.set(account, Math.max(0, (this.unrecorded.get(account) ?? 0) + delta));
   }
 
   /** True when this account's messages go through buckets. */
@@ -105,7 +111,7 @@ export class Limiter {
     for (const [k, v] of c.rates) this.rates.set(k, v);
     this.nextAt = c.nextAtLocal;
     this.busy = c.busy;
-    return c.messages;
+    return c.messages.map((m) => ({ ...m, claimedAtLocal: started }));
   }
 
   /**
@@ -201,37 +207,64 @@ export class Limiter {
     };
   }
 
-  /** Credits successes and applies rate-limit refusals; returns the accounts whose rate dropped. */
-  async observe(results: readonly { m: ClaimedMessage; r: AttemptResult }[]): Promise<string[]> {
-    const signals: LimitSignal[] = [];
+  /** Counts accepted calls toward their buckets' next increase (saved by the next claim). */
+  credit(results: readonly { m: ClaimedMessage; r: AttemptResult }[]): void {
     for (const { m, r } of results) {
-      const a = r.outcome.attempt;
-      if (!a || !m.account || !this.handles(m.account)) continue;
+      if (r.outcome.attempt?.outcome !== "accepted" || !m.account || !this.handles(m.account)) {
+        continue;
+      }
       const k = this.keys(m);
-      if (a.outcome === "accepted") {
-        for (const key of [k.sender, k.account, k.global]) {
-          if (key !== null) this.accepted.set(key, (this.accepted.get(key) ?? 0) + 1);
-        }
-      } else if (r.errorClass === "rate_limited") {
-        const code = r.outcome.error?.code ?? "";
-        const key = SENDER_CODES.has(code)
-          ? (k.sender ?? k.account ?? k.global)
-          : (k.account ?? k.sender ?? k.global);
-        if (key !== null) {
-          signals.push({
-            key,
-            startedAt: a.startedAt,
-            retryAfterMs: r.effects.retryAfterMs ?? null,
-          });
-        }
+      for (const key of [k.sender, k.account, k.global]) {
+        if (key !== null) this.accepted.set(key, (this.accepted.get(key) ?? 0) + 1);
       }
     }
-    if (signals.length === 0) return [];
-    const moved = await applyLimitSignals(this.db, signals, this.aimd);
+  }
+
+  /**
+   * A provider refused a call for its rate: at once, this process stops sending the messages
+   * it holds for that bucket (they go back unsent), and the bucket's working rate drops for
+   * every worker. Returns the keys whose rate moved.
+   */
+  async refused(m: ClaimedMessage, r: AttemptResult): Promise<string[]> {
+    const a = r.outcome.attempt;
+    if (!a || !m.account || !this.handles(m.account) || r.errorClass !== "rate_limited") {
+      return [];
+    }
+    const k = this.keys(m);
+    const code = r.outcome.error?.code ?? "";
+    const key = SENDER_CODES.has(code)
+      ? (k.sender ?? k.account ?? k.global)
+      : (k.account ?? k.sender ?? k.global);
+    if (key === null) return [];
+    this.refusedAt.set(key, Date.now());
+    const moved = await applyLimitSignals(
+      this.db,
+      [
+        {
+          key,
+          startedAt: a.startedAt,
+          retryAfterMs: r.effects.retryAfterMs ?? null,
+          windowMs: this.s.plan.windows?.get(key) ?? null,
+          account: m.account,
+          unrecorded: this.unrecorded.get(m.account) ?? 0,
+        },
+      ],
+      this.aimd,
+    );
     if (moved.length > 0) {
       this.log.warn({ buckets: moved }, "provider rate limit: working rate lowered");
     }
     return moved;
+  }
+
+  /** True when one of the message's buckets was refused after it was claimed: hold it back. */
+  stale(m: PacedMessage): boolean {
+    if (m.claimedAtLocal === undefined) return false;
+    const k = this.keys(m);
+    for (const key of [k.sender, k.account, k.global]) {
+      if (key !== null && (this.refusedAt.get(key) ?? 0) > m.claimedAtLocal) return true;
+    }
+    return false;
   }
 }
 

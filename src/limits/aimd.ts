@@ -37,19 +37,51 @@ export interface AimdState {
   lastLimitedRate: number | null;
 }
 
-/** After a rate-limit signal: the new rate and how long to pause. */
+/**
+ * What the provider's own counting window says at a refusal: the calls it accepted within the
+ * window (per second), and when the oldest of them leaves it. Dialpad counts a minute: a burst
+ * that filled its minute in one second is refused for the rest of it, whatever the rate now.
+ */
+export interface WindowEstimate {
+  perSecond: number;
+  freeInMs: number;
+}
+
+/**
+ * After a rate-limit signal: the new rate and how long to pause. The rate drops once per
+ * episode: refusals with no success since the last drop only lengthen the pause (doubling),
+ * since a provider's full window refuses any rate. With a window estimate, the rate drops to
+ * 95 % of what the window accepted, which is the provider's real limit when the window is full.
+ */
 export function onLimited(
   s: AimdState,
   retryAfterMs: number | null,
   o: AimdSettings = DEFAULT_AIMD,
-): { rate: number; cooldownMs: number; cooldownCount: number; lastLimitedRate: number } {
+  estimate: WindowEstimate | null = null,
+): { rate: number; cooldownMs: number; cooldownCount: number; lastLimitedRate: number | null } {
   const floor = s.ceiling * o.floorShare;
   const backoff = Math.min(o.maxCooldownMs, o.cooldownMs * 2 ** Math.min(s.cooldownCount, 16));
+  const wait = Math.max(
+    retryAfterMs ?? backoff,
+    Math.min(estimate?.freeInMs ?? 0, o.maxCooldownMs),
+  );
+  if (s.cooldownCount > 0) {
+    return {
+      rate: s.rate,
+      cooldownMs: wait,
+      cooldownCount: s.cooldownCount + 1,
+      lastLimitedRate: s.lastLimitedRate,
+    };
+  }
+  const rate =
+    estimate && estimate.perSecond > 0
+      ? Math.min(s.rate, estimate.perSecond) * 0.95
+      : s.rate * o.factor;
   return {
-    rate: Math.max(floor, s.rate * o.factor),
-    cooldownMs: retryAfterMs !== null ? Math.max(retryAfterMs, 0) : backoff,
-    cooldownCount: s.cooldownCount + 1,
-    lastLimitedRate: s.rate,
+    rate: Math.min(s.ceiling, Math.max(floor, rate)),
+    cooldownMs: wait,
+    cooldownCount: 1,
+    lastLimitedRate: estimate && estimate.perSecond > 0 ? estimate.perSecond : s.rate,
   };
 }
 
@@ -65,14 +97,14 @@ export function onAccepted(
   const refused = s.lastLimitedRate;
   let step: number;
   if (refused === null || s.rate >= refused) {
-    // Above the last refusal, or never refused: probe upwards by 5 % of the ceiling.
-    step = s.ceiling * 0.05;
+    // Above the last refusal, or never refused: probe upwards by 5 % of it.
+    step = Math.max(refused ?? s.ceiling, s.rate) * 0.05;
   } else if (s.rate < refused * 0.9) {
     // Far below the last refusal: close half the gap to 95 % of it at once.
     step = Math.max((refused * 0.95 - s.rate) / 2, refused * 0.01);
   } else {
-    // Near it: creep by 1 % of it.
-    step = refused * 0.01;
+    // Near it: creep by 2 % of it.
+    step = refused * 0.02;
   }
   return { rate: Math.min(s.ceiling, s.rate + step), successes: 0 };
 }

@@ -17,6 +17,8 @@ export function accountLimits(a: Account, stickyDefault: boolean): AccountLimitC
     senders: a.senders.map((from) => ({ from, ceiling: senderRate(from) })),
     senderRate,
     sticky: l?.sticky ?? stickyDefault,
+    // Dialpad counts its limit per minute (fact sheet B); Twilio per second, queueing the rest.
+    windowMs: a.kind === "dialpad" ? (l?.windowSeconds ?? 60) * 1000 : null,
   };
 }
 

@@ -18,12 +18,16 @@ export interface AccountLimitConfig {
   /** Rate for an explicit `from` outside the pool (null: no sender-level bucket for it). */
   senderRate: (from: string) => number | null;
   sticky: boolean;
+  /** The window the provider counts the account's limit over (Dialpad: a minute); null: unknown. */
+  windowMs?: number | null;
 }
 
 export interface LimitPlan {
   specs: BucketSpec[];
   accounts: Map<string, AccountPlan>;
   globalKey: string | null;
+  /** Provider counting windows by bucket key, for the adaptive rate's estimate. */
+  windows?: Map<string, number>;
 }
 
 const TOLL_FREE = /^\+1(800|833|844|855|866|877|888)\d{7}$/;
@@ -47,6 +51,7 @@ export function buildPlan(
 ): LimitPlan {
   const specs: BucketSpec[] = [];
   const plans = new Map<string, AccountPlan>();
+  const windows = new Map<string, number>();
   if (globalRate !== null) {
     specs.push({
       key: GLOBAL_KEY,
@@ -68,6 +73,7 @@ export function buildPlan(
     const limited = hasOwn || a.senders.some((s) => s.ceiling !== null);
     if (!limited && globalRate === null) continue;
     const key = hasOwn ? accountKey(a.name) : null;
+    if (key !== null && a.windowMs) windows.set(key, a.windowMs);
     if (key !== null) {
       specs.push({
         key,
@@ -110,5 +116,10 @@ export function buildPlan(
       senderSpec: specFor,
     });
   }
-  return { specs, accounts: plans, globalKey: globalRate !== null ? GLOBAL_KEY : null };
+  return {
+    specs,
+    accounts: plans,
+    globalKey: globalRate !== null ? GLOBAL_KEY : null,
+    windows,
+  };
 }

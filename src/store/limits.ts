@@ -6,7 +6,13 @@
  * `sending` before commit. Taking tokens and claiming are therefore one atomic step: two
  * workers can never spend the same slot.
  */
-import { onAccepted, onLimited, DEFAULT_AIMD, type AimdSettings } from "../limits/aimd.js";
+import {
+  onAccepted,
+  onLimited,
+  DEFAULT_AIMD,
+  type AimdSettings,
+  type WindowEstimate,
+} from "../limits/aimd.js";
 import {
   schedule,
   WINDOW_GUARD_MS,
@@ -467,6 +473,12 @@ export interface LimitSignal {
   /** When the refused call started: signals about calls made before the last decrease count once. */
   startedAt: Date;
   retryAfterMs: number | null;
+  /** The provider's counting window for this bucket (account buckets; null: unknown). */
+  windowMs?: number | null;
+  /** The account the refused call went through (to count what its window accepted). */
+  account?: string;
+  /** Accepted calls the signalling worker made that are not in the audit trail yet. */
+  unrecorded?: number;
 }
 
 /**
@@ -521,10 +533,11 @@ export async function applyLimitSignals(
         },
         s.retryAfterMs,
         aimd,
+        await windowEstimate(tx, s),
       );
       await tx.query(
         `update smsq.rate_limits
-         set rate = $2, cooldown_count = $3, last_limited_rate = $4,
+         set rate = $2, cooldown_count = $3, last_limited_rate = coalesce($4, last_limited_rate),
              last_limited_at = clock_timestamp(),
              cooldown_until = greatest(cooldown_until, clock_timestamp() + $5 * interval '1 millisecond'),
              successes = 0, limited_total = limited_total + 1, updated_at = now()
@@ -535,6 +548,27 @@ export async function applyLimitSignals(
     }
   });
   return moved;
+}
+
+// What the provider accepted through this account within its counting window, from the audit
+// trail (attempts_finished_idx keeps it to the window's rows).
+async function windowEstimate(tx: Queryable, s: LimitSignal): Promise<WindowEstimate | null> {
+  if (!s.windowMs || !s.account) return null;
+  const [row] = await tx.query<{ n: number; oldest_ms: number | null; now_ms: number }>(
+    `select count(*)::int as n, extract(epoch from min(finished_at)) * 1000 as oldest_ms,
+            extract(epoch from clock_timestamp()) * 1000 as now_ms
+     from smsq.attempts
+     where finished_at > clock_timestamp() - $2 * interval '1 millisecond'
+       and account = $1 and outcome = 'accepted'`,
+    [s.account, s.windowMs],
+  );
+  const n = num(row?.n ?? 0) + (s.unrecorded ?? 0);
+  if (!row || n === 0) return null;
+  const oldest = row.oldest_ms === null ? num(row.now_ms) : num(row.oldest_ms);
+  return {
+    perSecond: n / (s.windowMs / 1000),
+    freeInMs: Math.max(0, oldest + s.windowMs - num(row.now_ms)),
+  };
 }
 
 function maxNullable(a: number | null, b: number | null): number | null {

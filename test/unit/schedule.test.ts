@@ -215,10 +215,22 @@ describe("AIMD", () => {
     expect(a.rate).toBeCloseTo(7);
     expect(a.lastLimitedRate).toBe(10);
     expect(a.cooldownMs).toBe(DEFAULT_AIMD.cooldownMs);
+    // A refusal with no success since the last drop only doubles the pause.
     const b = onLimited({ ...base, rate: a.rate, cooldownCount: a.cooldownCount }, null);
     expect(b.cooldownMs).toBe(DEFAULT_AIMD.cooldownMs * 2);
+    expect(b.rate).toBeCloseTo(7);
     expect(onLimited(base, 5000).cooldownMs).toBe(5000);
     expect(onLimited({ ...base, rate: 0.1 }, null).rate).toBeCloseTo(0.1);
+  });
+
+  it("drops to 95 % of what the provider's window accepted, and waits for the window", () => {
+    const r = onLimited({ ...base, ceiling: 116, rate: 116 }, null, DEFAULT_AIMD, {
+      perSecond: 1.67,
+      freeInMs: 59_000,
+    });
+    expect(r.rate).toBeCloseTo(1.67 * 0.95);
+    expect(r.lastLimitedRate).toBe(1.67);
+    expect(r.cooldownMs).toBe(59_000);
   });
 
   it("climbs fast far below the refused rate, slowly near it, never past the ceiling", () => {
@@ -227,7 +239,7 @@ describe("AIMD", () => {
     expect(far.rate).toBeCloseTo(2 + (8 * 0.95 - 2) / 2);
     expect(onAccepted(s, 3).rate).toBe(2); // not yet 2 s of sending at 2/s
     const near = onAccepted({ ...s, rate: 7.5 }, 20);
-    expect(near.rate).toBeCloseTo(7.58);
+    expect(near.rate).toBeCloseTo(7.66);
     expect(onAccepted({ ...base, rate: 9.9 }, 100).rate).toBe(10);
   });
 });

@@ -6,6 +6,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../../store/db.js";
 import { listAccountStates } from "../../store/accounts.js";
+import { readBuckets, type BucketRow } from "../../store/limits.js";
 import { Nullable } from "../../messages/schemas.js";
 
 /** What the server knows of an account from the configuration. */
@@ -16,6 +17,33 @@ export interface AccountInfo {
   routePosition: number | null;
   dailySegmentBudget: number | null;
 }
+
+/** A token bucket as the API shows it: rates in segments per second. */
+const Bucket = Type.Object({
+  key: Type.String(),
+  sender: Nullable(Type.String()),
+  /** The configured rate (null: no rate at this level, e.g. an in-flight cap only). */
+  configured: Nullable(Type.Number()),
+  /** The working rate, learned from the provider's rate limits (AIMD); at most `configured`. */
+  learned: Nullable(Type.Number()),
+  maxInFlight: Nullable(Type.Integer()),
+  cooldownUntil: Nullable(Type.String({ format: "date-time" })),
+  lastLimitedAt: Nullable(Type.String({ format: "date-time" })),
+  limitedTotal: Type.Integer(),
+  acceptedTotal: Type.Integer(),
+});
+
+const bucketView = (b: BucketRow) => ({
+  key: b.key,
+  sender: b.sender,
+  configured: b.ceiling,
+  learned: b.rate,
+  maxInFlight: b.max_in_flight,
+  cooldownUntil: iso(b.cooldown_until),
+  lastLimitedAt: iso(b.last_limited_at),
+  limitedTotal: b.limited_total,
+  acceptedTotal: b.accepted_total,
+});
 
 const AccountHealth = Type.Object({
   name: Type.String(),
@@ -30,6 +58,10 @@ const AccountHealth = Type.Object({
   attemptsToday: Type.Integer(),
   segmentsToday: Type.Integer(),
   dailySegmentBudget: Nullable(Type.Integer()),
+  /** The account-wide bucket, if the account has one. */
+  rate: Nullable(Bucket),
+  /** Its senders' buckets. */
+  senders: Type.Array(Bucket),
 });
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
@@ -51,6 +83,7 @@ export function accountRoutes(
     },
     async () => {
       const states = new Map((await listAccountStates(deps.db)).map((s) => [s.account, s]));
+      const buckets = await readBuckets(deps.db);
       return {
         data: deps.accounts.map((a) => {
           const st = states.get(a.name);
@@ -67,9 +100,36 @@ export function accountRoutes(
             attemptsToday: st?.attemptsToday ?? 0,
             segmentsToday: st?.segmentsToday ?? 0,
             dailySegmentBudget: a.dailySegmentBudget,
+            rate: ((b) => (b ? bucketView(b) : null))(
+              buckets.find((b) => b.account === a.name && b.sender === null),
+            ),
+            senders: buckets
+              .filter((b) => b.account === a.name && b.sender !== null)
+              .map(bucketView),
           };
         }),
       };
     },
+  );
+
+  app.get(
+    "/v1/limits",
+    {
+      schema: {
+        summary: "Every token bucket: configured and learned rates (segments per second)",
+        tags: ["accounts"],
+        security: [{ bearer: [] }],
+        response: {
+          200: Type.Object({
+            data: Type.Array(
+              Type.Intersect([Bucket, Type.Object({ account: Nullable(Type.String()) })]),
+            ),
+          }),
+        },
+      },
+    },
+    async () => ({
+      data: (await readBuckets(deps.db)).map((b) => ({ ...bucketView(b), account: b.account })),
+    }),
   );
 }

@@ -13,11 +13,14 @@ import { AlertSink } from "./policy/alerts.js";
 import { DEFAULT_RESEND, type ResendPolicy } from "./store/resend.js";
 import { ReceiptBuffer } from "./dispatch/receipts.js";
 import { createLogger, type Logger } from "./log.js";
+import { RetentionTimer } from "./maintenance/retention.js";
+import { serveMetrics, type MetricsServer } from "./metrics/http.js";
+import { Metrics } from "./metrics/metrics.js";
 import { assertNever } from "./errors.js";
 import { createDialpad } from "./providers/dialpad.js";
 import { createSandbox } from "./providers/sandbox.js";
 import { createTwilio } from "./providers/twilio.js";
-import type { Provider } from "./providers/types.js";
+import type { Provider, ReceiptSink } from "./providers/types.js";
 import type { Db } from "./store/db.js";
 import { openStore } from "./store/open.js";
 import { VERSION } from "./version.js";
@@ -30,6 +33,12 @@ export interface Running {
   receipts: ReceiptBuffer;
   /** The address the API listens on, when it does. */
   url: string | null;
+  /** Prometheus metrics (GET /metrics on the API, and on SMSQ_METRICS_PORT when set). */
+  metrics: Metrics;
+  /** The address of the metrics server of SMSQ_METRICS_PORT, when set. */
+  metricsUrl: string | null;
+  /** The scheduled retention run (workers only). */
+  retention: RetentionTimer | null;
   stop(): Promise<void>;
 }
 
@@ -41,7 +50,7 @@ export function newWorkerId(): string {
 /** The adapter for the account messages are sent through. */
 export function createProvider(
   config: Config,
-  receipts: ReceiptBuffer,
+  receipts: ReceiptSink,
   a: Account = config.account,
 ): Provider {
   switch (a.kind) {
@@ -129,13 +138,20 @@ export function budgets(config: Config): Record<string, number | null> {
   return Object.fromEntries(config.routeAccounts.map((a) => [a.name, budgetOf(config, a)]));
 }
 
-function createDispatcher(config: Config, db: Db, log: Logger, receipts: ReceiptBuffer) {
+function createDispatcher(
+  config: Config,
+  db: Db,
+  log: Logger,
+  receipts: ReceiptSink,
+  metrics?: Metrics,
+) {
   const route = config.routeAccounts.map((a) => createProvider(config, receipts, a));
   const plan = limitPlan(config);
   return new Dispatcher({
     db,
     log,
     route,
+    onAttempt: metrics?.onAttempt,
     alerts: new AlertSink(log, config.alertWebhookUrl),
     workerId: newWorkerId(),
     settings: {
@@ -192,7 +208,21 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
     log,
   );
   const receipts = new ReceiptBuffer(db, log);
-  const dispatcher = opts.worker ? createDispatcher(config, db, log, receipts) : null;
+  const metrics = new Metrics(db, { accounts: config.routeAccounts.map((a) => a.name) });
+  // Receipts reported in process (the sandbox's) are counted on their way to the buffer.
+  const sink: ReceiptSink = {
+    push: (r) => {
+      metrics.onReceipt(r);
+      receipts.push(r);
+    },
+  };
+  const dispatcher = opts.worker ? createDispatcher(config, db, log, sink, metrics) : null;
+  const endpoint = {
+    render: () => metrics.render(),
+    contentType: metrics.contentType,
+    public: config.metricsPublic,
+  };
+  metrics.attach({ dispatcher, receipts: receipts.counts });
   let app: FastifyInstance | null = null;
   let url: string | null = null;
   if (opts.api) {
@@ -202,13 +232,19 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       accounts: config.accounts,
       accountInfo: accountInfo(config),
       backpressure: { maxQueued: config.maxQueued, maxQueuedPerKey: config.maxQueuedPerKey },
+      // Deadlines are checked where rates are limited; unlimited sends go at once.
+      deadlines: limitPlan(config)
+        ? { account: (config.routeAccounts[0] ?? config.account).name }
+        : undefined,
       publicUrl: config.publicUrl,
       apiKeys: config.apiKeys,
       settings: { defaultRegion: config.defaultRegion, maxSegments: config.maxSegments },
       maxRequestBytes: config.maxRequestBytes,
       version: VERSION,
       onSubmitted: () => dispatcher?.wake(),
+      metrics: endpoint,
     });
+    metrics.attach({ webhooks: app.webhookStats });
     // With no API key the API is open, so it listens on loopback only, whatever SMSQ_HOST says.
     const open = config.apiKeys.length === 0;
     const host = open ? "127.0.0.1" : (config.host ?? "0.0.0.0");
@@ -219,7 +255,39 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       throw e;
     }
   }
+  // With no API key the metrics server, like the API, listens on loopback only.
+  let metricsServer: MetricsServer | null = null;
+  if (config.metricsPort !== null) {
+    try {
+      metricsServer = await serveMetrics(endpoint, {
+        port: config.metricsPort,
+        host: config.apiKeys.length === 0 ? "127.0.0.1" : (config.host ?? "0.0.0.0"),
+        apiKeys: config.apiKeys,
+        log,
+      });
+    } catch (e) {
+      await app?.close();
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+  }
+  // Retention runs where messages are dispatched, one worker at a time (a lease in the store).
+  const retention = opts.worker
+    ? new RetentionTimer(
+        db,
+        {
+          bodiesDays: config.retainBodiesDays,
+          historyDays: config.retainHistoryDays,
+          messagesDays: config.retainMessagesDays,
+        },
+        newWorkerId(),
+        log,
+        { everyMs: config.retentionIntervalMs },
+      )
+    : null;
+  metrics.attach({ retention });
   dispatcher?.start();
+  retention?.start();
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -227,9 +295,22 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       // Order matters: stop taking requests, stop claiming and finish the calls in flight,
       // apply their receipts, then close the store.
       await app?.close();
+      await metricsServer?.close();
+      await retention?.stop();
       await dispatcher?.stop();
       await receipts.close();
       await db.close();
     })());
-  return { db, log, app, dispatcher, receipts, url, stop };
+  return {
+    db,
+    log,
+    app,
+    dispatcher,
+    receipts,
+    url,
+    metrics,
+    metricsUrl: metricsServer?.url ?? null,
+    retention,
+    stop,
+  };
 }

@@ -21,6 +21,7 @@ export type ErrorCode =
   | "idempotency_conflict"
   | "invalid_state"
   | "queue_full"
+  | "deadline_unmeetable"
   | "store_unavailable"
   | "config_invalid"
   | "internal";
@@ -44,6 +45,7 @@ const STATUS: Record<ErrorCode, number> = {
   idempotency_conflict: 409,
   invalid_state: 409,
   queue_full: 429,
+  deadline_unmeetable: 422,
   store_unavailable: 503,
   config_invalid: 500,
   internal: 500,

@@ -17,9 +17,11 @@ import { pageRoutes } from "./routes/page.js";
 import { messageRoutes } from "./routes/messages.js";
 import { accountRoutes, type AccountInfo } from "./routes/accounts.js";
 import { Backpressure, type BackpressureSettings } from "./backpressure.js";
+import { SendEstimator, type DeadlineSettings } from "./deadline.js";
 import { requeueRoutes } from "./routes/requeue.js";
 import { suppressionRoutes } from "./routes/suppressions.js";
 import { statsRoutes } from "./routes/stats.js";
+import { metricsRoutes, type MetricsEndpoint } from "./routes/metrics.js";
 import { webhookRoutes, type WebhookStats } from "../webhooks/routes.js";
 import type { Account } from "../config/accounts.js";
 import { ajv } from "./validation.js";
@@ -52,6 +54,10 @@ export interface ServerDeps {
   accountInfo?: readonly AccountInfo[];
   /** Queue ceilings: beyond them submissions get 429. */
   backpressure?: BackpressureSettings;
+  /** Send-time estimates and deadline checks (when rate limits apply). */
+  deadlines?: DeadlineSettings;
+  /** GET /metrics (Prometheus); absent: no such route. */
+  metrics?: MetricsEndpoint;
 }
 
 /** Builds the Fastify app (not listening yet). */
@@ -159,6 +165,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     onSubmitted: deps.onSubmitted,
     now: deps.now,
     backpressure: deps.backpressure ? new Backpressure(deps.db, deps.backpressure) : undefined,
+    deadlines: deps.deadlines ? new SendEstimator(deps.db, deps.deadlines) : undefined,
   });
   requeueRoutes(app, { db: deps.db, onRequeued: deps.onSubmitted });
   accountRoutes(app, { db: deps.db, accounts: deps.accountInfo ?? [] });
@@ -174,6 +181,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       defaultRegion: deps.settings.defaultRegion,
     }),
   );
+  if (deps.metrics) metricsRoutes(app, { metrics: deps.metrics, keys });
   pageRoutes(app);
   return app;
 }

@@ -12,18 +12,18 @@ import type { Provider } from "../providers/types.js";
 import { isUnavailableError, type Db } from "../store/db.js";
 import {
   claimDue,
-  recordOutcomes,
   type ClaimedMessage,
   type Outcome,
   type UsableAccount,
 } from "../store/dispatch.js";
 import { fullJitter } from "../policy/backoff.js";
-import { applyHeldReceipts } from "../store/receipts.js";
-import { countUsage } from "../store/accounts.js";
 import type { ResendPolicy } from "../store/resend.js";
-import { addSuppression } from "../store/suppressions.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
+import { applyEffects } from "./effects.js";
+import { recordWithRetry } from "./record.js";
+import { countResults, newStats, type DispatcherStats } from "./stats.js";
+export type { DispatcherStats } from "./stats.js";
 import { housekeep } from "./housekeeping.js";
 import { Limiter, released, type LimiterSettings, type PacedMessage } from "./limiter.js";
 import { Signal } from "./signal.js";
@@ -96,47 +96,8 @@ export interface DispatcherDeps {
   onAttempt?: (m: ClaimedMessage, r: AttemptResult) => void;
 }
 
-/** Counters for tests, the status line and (later) metrics. */
-export interface DispatcherStats {
-  /** Claim rounds run (each after housekeeping). */
-  rounds: number;
-  claimed: number;
-  accepted: number;
-  failed: number;
-  retried: number;
-  suppressed: number;
-  leaseLost: number;
-  storeErrors: number;
-  reconciled: number;
-  /** Undelivered messages requeued by an account's resend policy. */
-  resends: number;
-  /** Failed attempts by error class. */
-  byClass: Record<string, number>;
-  /** Held receipts applied once their provider id was recorded. */
-  heldReceiptsApplied: number;
-  /** Held receipts dropped because their provider id never became known. */
-  unknownReceipts: number;
-  /** Messages put back unsent because the worker missed their rate-limit slot. */
-  lateReleased: number;
-}
-
 export class Dispatcher {
-  readonly stats: DispatcherStats = {
-    rounds: 0,
-    claimed: 0,
-    accepted: 0,
-    failed: 0,
-    retried: 0,
-    suppressed: 0,
-    leaseLost: 0,
-    storeErrors: 0,
-    reconciled: 0,
-    resends: 0,
-    byClass: {},
-    heldReceiptsApplied: 0,
-    unknownReceipts: 0,
-    lateReleased: 0,
-  };
+  readonly stats: DispatcherStats = newStats();
   private running = false;
   private loop: Promise<void> | null = null;
   private inflight = 0;
@@ -431,7 +392,10 @@ export class Dispatcher {
         return { r, m, account: provider.account, segments: m.segments };
       }),
     );
-    this.count(results.map((x) => x.r));
+    countResults(
+      this.stats,
+      results.map((x) => x.r),
+    );
     await this.limiter?.quiet();
     await this.record(results.map((x) => x.r.outcome));
     for (const { r, m } of results) {
@@ -465,113 +429,37 @@ export class Dispatcher {
     }
   }
 
-  private count(results: AttemptResult[]): void {
-    for (const r of results) {
-      const o = r.outcome;
-      if (o.attempt?.outcome === "accepted") this.stats.accepted += 1;
-      if (o.attempt?.outcome === "reconciled") this.stats.reconciled += 1;
-      if (o.status === "suppressed") this.stats.suppressed += 1;
-      if (o.status === "queued") this.stats.retried += 1;
-      if (o.status === "failed" || o.status === "expired") this.stats.failed += 1;
-      if (r.errorClass) {
-        this.stats.byClass[r.errorClass] = (this.stats.byClass[r.errorClass] ?? 0) + 1;
-      }
-    }
-  }
-
-  /** Cooldowns, circuit and suppressions; an outage here only logs (the policy repeats them). */
-  private async effects(
+  /** Cooldowns, circuit, suppressions and the limiter's credits (src/dispatch/effects.ts). */
+  private effects(
     results: { r: AttemptResult; m: ClaimedMessage; account: string; segments: number }[],
     probe: string | null,
   ): Promise<void> {
-    try {
-      this.limiter?.credit(results);
-      // The cost guard's counters: calls made and segments accepted, per account, today.
-      const usage = new Map<string, { account: string; attempts: number; segments: number }>();
-      for (const { r, account, segments } of results) {
-        const a = r.outcome.attempt?.outcome;
-        if (a !== "accepted" && a !== "failed") continue;
-        const u = usage.get(account) ?? { account, attempts: 0, segments: 0 };
-        u.attempts += 1;
-        if (a === "accepted") u.segments += segments;
-        usage.set(account, u);
-      }
-      await countUsage(this.deps.db, [...usage.values()]);
-      for (const { r, account } of results) {
-        const e = r.effects;
-        const b = this.breaker(account);
-        if (e.suppress) await this.suppress(e.suppress.phone, e.suppress.reason);
-        // A limited account's bucket pauses itself (AIMD); only others pause the whole account.
-        if (e.coolDownUntil && !this.limiter?.handles(account)) {
-          await b.coolDown(e.coolDownUntil, r.outcome.error?.code ?? "rate limited");
-        }
-        if (r.errorClass === "rate_limited" && r.outcome.error?.code === "403") {
-          await b.forbiddenRateLimit(this.now().getTime());
-        }
-        if (e.accountFailure) await b.open(e.accountFailure);
-        else if (probe === null) await b.observe(e.healthy);
-      }
-      if (probe !== null) {
-        const r = results[0]?.r;
-        await this.breaker(probe).probeResult(
-          r?.effects.healthy ?? null,
-          r?.outcome.error?.message ?? "",
-        );
-      }
-    } catch (e) {
-      if (!isUnavailableError(e)) this.deps.log.error({ err: e }, "applying policy effects failed");
-    }
+    return applyEffects(
+      {
+        db: this.deps.db,
+        log: this.deps.log,
+        limiter: this.limiter,
+        breaker: (account) => this.breaker(account),
+        now: this.now,
+      },
+      results,
+      probe,
+    );
   }
 
-  /** Adds a number to the suppression list; an outage only logs (the provider keeps refusing). */
-  private async suppress(phone: string, reason: string): Promise<void> {
-    try {
-      await addSuppression(this.deps.db, phone, reason, "provider");
-    } catch (e) {
-      this.deps.log.warn({ err: (e as Error).message }, "could not record a suppression");
-    }
-  }
-
-  /** Applies receipts that overtook this record. Best effort: housekeeping catches the rest. */
-  private async applyHeld(outcomes: Outcome[]): Promise<void> {
-    const ids = outcomes.flatMap((o) => (o.providerMessageId ? [o.providerMessageId] : []));
-    try {
-      for (const kind of new Set(this.route.map((p) => p.name))) {
-        this.stats.heldReceiptsApplied += await applyHeldReceipts(this.deps.db, kind, ids);
-      }
-    } catch (e) {
-      if (!isUnavailableError(e)) this.deps.log.error({ err: e }, "applying held receipts failed");
-    }
-  }
-
-  /** Records outcomes, retrying through a store outage: a provider call is never forgotten. */
-  private async record(outcomes: Outcome[]): Promise<void> {
-    const { db, log, workerId } = this.deps;
-    for (let n = 1; ; n++) {
-      try {
-        const lost = await recordOutcomes(db, workerId, outcomes);
-        await this.applyHeld(outcomes);
-        if (lost.length > 0) {
-          this.stats.leaseLost += lost.length;
-          log.warn(
-            { messages: lost },
-            "lease lost before recording; outcome kept in attempts only",
-          );
-        }
-        return;
-      } catch (e) {
-        this.stats.storeErrors += 1;
-        if (!isUnavailableError(e)) log.error({ err: e }, "recording outcomes failed");
-        // Keep trying while running; after stop, give up after a bounded number of tries so a
-        // dead store cannot hang shutdown forever (the lease then returns the messages).
-        if (!this.running && n >= 20) {
-          log.error({ messages: outcomes.map((o) => o.messageId) }, "gave up recording outcomes");
-          return;
-        }
-        await new Promise((r) =>
-          setTimeout(r, fullJitter(n, { baseMs: 200, capMs: 5000 }, this.random) + 50),
-        );
-      }
-    }
+  /** Records outcomes, retrying through a store outage (src/dispatch/record.ts). */
+  private record(outcomes: Outcome[]): Promise<void> {
+    return recordWithRetry(
+      {
+        db: this.deps.db,
+        log: this.deps.log,
+        workerId: this.deps.workerId,
+        providers: [...new Set(this.route.map((p) => p.name))],
+        random: this.random,
+        running: () => this.running,
+        stats: this.stats,
+      },
+      outcomes,
+    );
   }
 }

@@ -8,7 +8,9 @@ import { windowStart, WINDOW_GUARD_MS, WINDOW_MS } from "../limits/schedule.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
 import type { ClaimedMessage, UsableAccount } from "../store/dispatch.js";
-import { applyLimitSignals, claimLimited, ClockOffset, syncBuckets } from "../store/limits.js";
+import { ClockOffset } from "../store/clock.js";
+import { applyLimitSignals } from "../store/limit-signals.js";
+import { claimLimited, syncBuckets } from "../store/limits.js";
 import type { AttemptResult } from "./attempt.js";
 
 export interface LimiterSettings {
@@ -66,7 +68,8 @@ export class Limiter {
   get horizonMs(): number {
     // A claim must cover the time the next one takes, or slots pass unused while it runs
     // (the embedded store on a busy host can take 100 ms and more).
-    return this.s.horizonMs ?? Math.min(1000, Math.max(250, 2.5 * this.claimMs));
+    // Capped: slots already claimed for bulk are slots an urgent message waits behind.
+    return this.s.horizonMs ?? Math.min(500, Math.max(250, 2.5 * this.claimMs));
   }
 
   /** Accepted calls of this process not yet in the audit trail, per account. */

@@ -25,6 +25,12 @@ const messageInputProps = {
     Type.String({ description: "RFC 3339 time after which the message is not sent (expired)." }),
   ),
   priority: Type.Optional(Priority),
+  onDeadline: Type.Optional(
+    Type.Union([Type.Literal("reject"), Type.Literal("accept")], {
+      description:
+        "When its validUntil cannot be met at the current backlog and rate: reject (422 deadline_unmeetable, the default) or accept it flagged deadlineAtRisk.",
+    }),
+  ),
   metadata: Type.Optional(
     Type.Record(Type.String(), Type.Unknown(), {
       description: "Your own JSON object, returned as given (at most 4 KiB).",
@@ -105,6 +111,16 @@ export const Message = Type.Object({
   nextAttemptAt: Nullable(
     Type.String({ format: "date-time", description: "When it is next due (while waiting)." }),
   ),
+  estimatedSendAt: Nullable(
+    Type.String({
+      format: "date-time",
+      description:
+        "When it is expected to be sent, estimated at submit from the backlog ahead of it and the working rate; null when no rate limit applies.",
+    }),
+  ),
+  deadlineAtRisk: Type.Boolean({
+    description: "Accepted (onDeadline: accept) although the estimate was after its validUntil.",
+  }),
   lastError: Nullable(LastError),
   provider: Nullable(Type.String()),
   providerMessageId: Nullable(Type.String()),

@@ -29,6 +29,10 @@ export interface NewMessage {
   validUntil: Date | null;
   runAt: Date;
   metadata: Record<string, unknown> | null;
+  /** When it is expected to be sent, estimated at submit under a rate limit (null: at once). */
+  estimatedSendAt?: Date | null;
+  /** Accepted although that estimate is after its validUntil (onDeadline: "accept"). */
+  deadlineAtRisk?: boolean;
 }
 
 export const LANES: Record<Priority, number> = { high: 0, normal: 1, low: 2 };

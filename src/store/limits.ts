@@ -6,13 +6,7 @@
  * `sending` before commit. Taking tokens and claiming are therefore one atomic step: two
  * workers can never spend the same slot.
  */
-import {
-  onAccepted,
-  onLimited,
-  DEFAULT_AIMD,
-  type AimdSettings,
-  type WindowEstimate,
-} from "../limits/aimd.js";
+import { onAccepted, DEFAULT_AIMD, type AimdSettings } from "../limits/aimd.js";
 import {
   schedule,
   WINDOW_GUARD_MS,
@@ -22,6 +16,7 @@ import {
   type Candidate,
 } from "../limits/schedule.js";
 import type { Db, Queryable } from "./db.js";
+import { ClockOffset, dbClock } from "./clock.js";
 import { dueCtes, type ClaimedMessage, type UsableAccount } from "./dispatch.js";
 
 /** A bucket as configured: written at start (the learned rate is kept across restarts). */
@@ -87,9 +82,9 @@ export interface BucketRow {
 /** Buckets faster than this keep no log of their last second (see BucketState.window). */
 const MAX_LOGGED_RATE = 500;
 
-const num = (v: unknown): number => (typeof v === "number" ? v : Number(v));
+export const num = (v: unknown): number => (typeof v === "number" ? v : Number(v));
 
-function normalise(r: BucketRow): BucketRow {
+export function normalise(r: BucketRow): BucketRow {
   return {
     ...r,
     tat: num(r.tat),
@@ -309,42 +304,6 @@ export async function claimLimited(db: Db, o: LimitedClaimOptions): Promise<Limi
   });
 }
 
-/**
- * Local clock minus the database's, as NTP estimates it: the midpoint of a round trip, from the
- * quickest of a few trips (queueing delay only ever adds error). Slots are on the database's
- * clock, so workers on several hosts share one timeline; a bad estimate shifts a worker's sends
- * against the others', so it is measured apart from the claim and refreshed once a minute.
- */
-export class ClockOffset {
-  private offset = 0;
-  private at = -Infinity;
-
-  /** The current estimate, measuring it first when it is missing or a minute old. */
-  async get(db: Queryable): Promise<number> {
-    if (Date.now() - this.at > 60_000) {
-      let best = { rtt: Infinity, offset: 0 };
-      for (let i = 0; i < 5; i++) {
-        const sent = Date.now();
-        const dbNow = await dbClock(db);
-        const received = Date.now();
-        if (received - sent < best.rtt) {
-          best = { rtt: received - sent, offset: (sent + received) / 2 - dbNow };
-        }
-      }
-      this.offset = best.offset;
-      this.at = Date.now();
-    }
-    return this.offset;
-  }
-}
-
-async function dbClock(tx: Queryable): Promise<number> {
-  const [r] = await tx.query<{ now_ms: number }>(
-    `select extract(epoch from clock_timestamp()) * 1000 as now_ms`,
-  );
-  return num(r?.now_ms);
-}
-
 // Explicit senders outside every pool get a bucket of their own (by sender type) on first use.
 // A new row is locked by its insert; a conflict means another worker has just made and holds it.
 async function addSenders(
@@ -465,114 +424,4 @@ async function saveBuckets(
      where r.key = v.key`,
     [keys, tatList, rates, successes, accepted, recentAt, recentSegs],
   );
-}
-
-/** A rate-limit signal from the provider for one bucket. */
-export interface LimitSignal {
-  key: string;
-  /** When the refused call started: signals about calls made before the last decrease count once. */
-  startedAt: Date;
-  retryAfterMs: number | null;
-  /** The provider's counting window for this bucket (account buckets; null: unknown). */
-  windowMs?: number | null;
-  /** The account the refused call went through (to count what its window accepted). */
-  account?: string;
-  /** Accepted calls the signalling worker made that are not in the audit trail yet. */
-  unrecorded?: number;
-}
-
-/**
- * Applies rate-limit signals: the working rate drops by the AIMD factor and the bucket pauses.
- * Waits for the bucket's lock (a claim holds it for a few ms): a signal must not be lost.
- * Returns the keys whose rate moved.
- */
-export async function applyLimitSignals(
-  db: Db,
-  signals: readonly LimitSignal[],
-  aimd: AimdSettings = DEFAULT_AIMD,
-): Promise<string[]> {
-  if (signals.length === 0) return [];
-  const byKey = new Map<string, LimitSignal>();
-  for (const s of signals) {
-    const prev = byKey.get(s.key);
-    // The latest call decides; Retry-After: the longest asked.
-    if (!prev || s.startedAt > prev.startedAt) {
-      byKey.set(s.key, {
-        ...s,
-        retryAfterMs: maxNullable(s.retryAfterMs, prev?.retryAfterMs ?? null),
-      });
-    } else {
-      prev.retryAfterMs = maxNullable(s.retryAfterMs, prev.retryAfterMs);
-    }
-  }
-  const moved: string[] = [];
-  await db.transaction(async (tx) => {
-    const rows = await tx.query<BucketRow>(
-      `select * from smsq.rate_limits where key = any($1::text[]) order by key for update`,
-      [[...byKey.keys()]],
-    );
-    for (const raw of rows) {
-      const r = normalise(raw);
-      const s = byKey.get(r.key) as LimitSignal;
-      // A refusal of a call made before the last decrease is part of the same episode.
-      const fresh = r.last_limited_at === null || s.startedAt > r.last_limited_at;
-      if (!fresh || r.rate === null || r.ceiling === null) {
-        await tx.query(
-          `update smsq.rate_limits set limited_total = limited_total + 1 where key = $1`,
-          [r.key],
-        );
-        continue;
-      }
-      const next = onLimited(
-        {
-          ceiling: r.ceiling,
-          rate: r.rate,
-          successes: r.successes,
-          cooldownCount: r.cooldown_count,
-          lastLimitedRate: r.last_limited_rate,
-        },
-        s.retryAfterMs,
-        aimd,
-        await windowEstimate(tx, s),
-      );
-      await tx.query(
-        `update smsq.rate_limits
-         set rate = $2, cooldown_count = $3, last_limited_rate = coalesce($4, last_limited_rate),
-             last_limited_at = clock_timestamp(),
-             cooldown_until = greatest(cooldown_until, clock_timestamp() + $5 * interval '1 millisecond'),
-             successes = 0, limited_total = limited_total + 1, updated_at = now()
-         where key = $1`,
-        [r.key, next.rate, next.cooldownCount, next.lastLimitedRate, next.cooldownMs],
-      );
-      moved.push(r.key);
-    }
-  });
-  return moved;
-}
-
-// What the provider accepted through this account within its counting window, from the audit
-// trail (attempts_finished_idx keeps it to the window's rows).
-async function windowEstimate(tx: Queryable, s: LimitSignal): Promise<WindowEstimate | null> {
-  if (!s.windowMs || !s.account) return null;
-  const [row] = await tx.query<{ n: number; oldest_ms: number | null; now_ms: number }>(
-    `select count(*)::int as n, extract(epoch from min(finished_at)) * 1000 as oldest_ms,
-            extract(epoch from clock_timestamp()) * 1000 as now_ms
-     from smsq.attempts
-     where finished_at > clock_timestamp() - $2 * interval '1 millisecond'
-       and account = $1 and outcome = 'accepted'`,
-    [s.account, s.windowMs],
-  );
-  const n = num(row?.n ?? 0) + (s.unrecorded ?? 0);
-  if (!row || n === 0) return null;
-  const oldest = row.oldest_ms === null ? num(row.now_ms) : num(row.oldest_ms);
-  return {
-    perSecond: n / (s.windowMs / 1000),
-    freeInMs: Math.max(0, oldest + s.windowMs - num(row.now_ms)),
-  };
-}
-
-function maxNullable(a: number | null, b: number | null): number | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return Math.max(a, b);
 }

@@ -34,14 +34,15 @@ const INSERT_MESSAGES = `
     select * from unnest(
       $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],
       $9::smallint[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
-      $14::text[]
+      $14::text[], $15::timestamptz[], $16::boolean[]
     ) as t(id, to_number, from_number, body, segments, encoding, priority, lane, status,
-           send_at, valid_until, run_at, metadata)
+           send_at, valid_until, run_at, metadata, estimated_send_at, deadline_at_risk)
   ), inserted as (
     insert into smsq.messages (id, api_key_id, to_number, from_number, body, segments, encoding,
-                               priority, lane, status, send_at, valid_until, run_at, metadata)
+                               priority, lane, status, send_at, valid_until, run_at, metadata,
+                               estimated_send_at, deadline_at_risk)
     select id, $1, to_number, from_number, body, segments, encoding, priority, lane, status,
-           send_at, valid_until, run_at, metadata::jsonb
+           send_at, valid_until, run_at, metadata::jsonb, estimated_send_at, deadline_at_risk
     from input
     returning *
   ), events as (
@@ -72,6 +73,8 @@ async function insertMessages(
     msgs.map((m) => iso(m.validUntil)),
     msgs.map((m) => iso(m.runAt)),
     msgs.map((m) => (m.metadata === null ? null : JSON.stringify(m.metadata))),
+    msgs.map((m) => iso(m.estimatedSendAt ?? null)),
+    msgs.map((m) => m.deadlineAtRisk ?? false),
   ]);
   return new Map(rows.map((r) => [r.id, toMessage(r)]));
 }

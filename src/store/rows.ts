@@ -33,6 +33,8 @@ export interface MessageRow {
   last_error_message: string | null;
   last_error_class: string | null;
   metadata: Record<string, unknown> | null;
+  estimated_send_at: Date | null;
+  deadline_at_risk: boolean;
   created_at: Date;
   updated_at: Date;
   sent_at: Date | null;
@@ -88,6 +90,8 @@ export function toMessage(r: MessageRow): Message {
     retrying: r.status === "queued" && r.attempts > 0,
     inDoubt: r.in_doubt,
     nextAttemptAt: waiting ? iso(r.run_at) : null,
+    estimatedSendAt: iso(r.estimated_send_at ?? null),
+    deadlineAtRisk: r.deadline_at_risk ?? false,
     lastError:
       r.last_error_code === null && r.last_error_message === null
         ? null

@@ -33,6 +33,7 @@ export interface ServerOptions {
   publicUrl?: string | null;
   accountInfo?: readonly AccountInfo[];
   backpressure?: { maxQueued: number | null; maxQueuedPerKey: number | null; cacheMs?: number };
+  deadlines?: { account: string; cacheMs?: number };
 }
 
 /** Builds the server over `db` and makes it listen on an ephemeral loopback port. */
@@ -49,6 +50,7 @@ export async function startServer(db: Db, opts: ServerOptions = {}): Promise<Api
     publicUrl: opts.publicUrl,
     accountInfo: opts.accountInfo,
     backpressure: opts.backpressure,
+    deadlines: opts.deadlines,
   });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const { port } = app.server.address() as AddressInfo;

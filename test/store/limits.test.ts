@@ -3,8 +3,8 @@
 // two workers, and applies AIMD signals once per episode.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildPlan, type LimitPlan } from "../../src/limits/plan.js";
+import { applyLimitSignals } from "../../src/store/limit-signals.js";
 import {
-  applyLimitSignals,
   claimLimited,
   readBuckets,
   syncBuckets,

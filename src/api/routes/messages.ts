@@ -32,6 +32,7 @@ import {
 } from "../../store/messages.js";
 import { requestHash } from "../canonical.js";
 import type { Backpressure } from "../backpressure.js";
+import type { SendEstimator } from "../deadline.js";
 import { check } from "../validation.js";
 
 export interface MessageRoutesDeps {
@@ -42,6 +43,8 @@ export interface MessageRoutesDeps {
   now?: () => Date;
   /** Queue ceilings (429 beyond them); absent = none. */
   backpressure?: Backpressure;
+  /** Send-time estimates and deadline checks under rate limits; absent = none. */
+  deadlines?: SendEstimator;
 }
 
 const IdParams = Type.Object({ id: Type.String() }, { additionalProperties: false });
@@ -82,6 +85,7 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
       const input = req.body as MessageInput;
       const key = (req.headers["idempotency-key"] as string | undefined) ?? undefined;
       const message = validateMessage(input, deps.settings, now());
+      await deps.deadlines?.apply(message, input.onDeadline === "accept");
       const sub: Submission = { message };
       if (key !== undefined) {
         sub.idempotencyKey = key;
@@ -93,6 +97,7 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
       switch (res.kind) {
         case "created":
           deps.backpressure?.added(req.apiKeyId, 1);
+          deps.deadlines?.added(message);
           deps.onSubmitted?.();
           return reply.status(202).send(res.message);
         case "replayed":
@@ -124,7 +129,7 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
       const { messages } = req.body as BatchInput;
       const t = now();
       const results: (object | null)[] = new Array(messages.length).fill(null);
-      const subs: { index: number; sub: Submission }[] = [];
+      const subs: { index: number; sub: Submission; accept: boolean }[] = [];
       const byKey = new Map<string, { index: number; hash: string }>();
       messages.forEach((raw, i) => {
         const prefix = `messages[${i}].`;
@@ -159,12 +164,25 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
             sub.idempotencyKey = idempotencyKey;
             sub.requestHash = hash;
           }
-          subs.push({ index: i, sub });
+          subs.push({ index: i, sub, accept: input.onDeadline === "accept" });
         } catch (e) {
           if (!isSmsqError(e)) throw e;
           results[i] = e.toBody();
         }
       });
+      // Deadlines, item by item: one that cannot be met is refused on its own.
+      if (deps.deadlines) {
+        for (let j = subs.length - 1; j >= 0; j--) {
+          const { index, sub, accept } = subs[j] as (typeof subs)[number];
+          try {
+            await deps.deadlines.apply(sub.message, accept, `messages[${index}].validUntil`);
+          } catch (e) {
+            if (!isSmsqError(e)) throw e;
+            results[index] = e.toBody();
+            subs.splice(j, 1);
+          }
+        }
+      }
       // The whole batch or none of it: a partly refused batch is harder to retry than a 429.
       if (subs.length > 0) await deps.backpressure?.check(req.apiKeyId, subs.length);
       const stored = await submitMessages(
@@ -182,7 +200,10 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRoutesDeps): vo
             `messages[${index}].idempotencyKey`,
           ).toBody();
         } else {
-          if (res.kind === "created") created += 1;
+          if (res.kind === "created") {
+            created += 1;
+            deps.deadlines?.added((subs[j] as { sub: Submission }).sub.message);
+          }
           results[index] = res.message;
         }
       });

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** The `smsq` command line: serve, worker, send, status, migrate, requeue, simulate, stats. */
+/**
+ * The `smsq` command line: serve, worker, send, status, migrate, requeue, simulate, stats,
+ * cleanup.
+ */
 import { Command, Option } from "commander";
 import { start } from "../app.js";
 import { ConfigError, loadConfig, type Config } from "../config/index.js";
@@ -9,6 +12,7 @@ import type { Message, MessageDetail } from "../messages/schemas.js";
 import { openStore } from "../store/open.js";
 import { migrate } from "../store/migrate.js";
 import { VERSION } from "../version.js";
+import { cleanupCommand } from "./cleanup.js";
 import { csvSendCommand } from "./csv-send.js";
 import { call, target } from "./http.js";
 import { requeueCommand } from "./requeue.js";
@@ -260,5 +264,6 @@ program
 program.addCommand(requeueCommand());
 program.addCommand(simulateCommand());
 program.addCommand(statsCommand());
+program.addCommand(cleanupCommand(config, configOption));
 
 program.parseAsync().catch((e: unknown) => fail((e as Error).message));

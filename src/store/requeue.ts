@@ -134,6 +134,8 @@ export async function requeueMessages(
   const where: string[] = [
     "status = any($1::text[])",
     "(valid_until is null or valid_until > now())",
+    // Retention replaced its body (docs/retention.md): there is nothing left to send.
+    "body_redacted_at is null",
   ];
   const params: unknown[] = [statuses];
   const add = (clause: string, value: unknown) => {
@@ -175,8 +177,9 @@ export async function retryMessage(
   source: RequeueOptions["source"],
 ): Promise<Message> {
   return db.transaction(async (tx) => {
-    const rows = await tx.query<{ status: MessageStatus; lapsed: boolean }>(
-      `select status, coalesce(valid_until <= now(), false) as lapsed
+    const rows = await tx.query<{ status: MessageStatus; lapsed: boolean; redacted: boolean }>(
+      `select status, coalesce(valid_until <= now(), false) as lapsed,
+              body_redacted_at is not null as redacted
        from smsq.messages where id = $1 for update`,
       [id],
     );
@@ -194,6 +197,13 @@ export async function retryMessage(
       throw new SmsqError(
         "invalid_state",
         `message ${id} is past its validUntil and cannot be sent any more`,
+        "id",
+      );
+    }
+    if (cur.redacted) {
+      throw new SmsqError(
+        "invalid_state",
+        `message ${id} is too old to send again: retention has removed its body`,
         "id",
       );
     }

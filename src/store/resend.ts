@@ -29,6 +29,7 @@ const RESEND = `
       and completed_at > now() - interval '1 day'
       and last_error_code = any($2::text[])
       and receipt_resends < $3
+      and body_redacted_at is null
       and (valid_until is null or valid_until > now() + $4 * interval '1 millisecond')
     limit $5
     for update skip locked

@@ -29,7 +29,14 @@ export interface WebhookDeps {
 export interface WebhookStats {
   accepted: number;
   rejected: Record<string, number>;
-  receipts: { applied: number; duplicates: number; ignored: number; held: number };
+  receipts: {
+    applied: number;
+    duplicates: number;
+    ignored: number;
+    held: number;
+    /** Receipts received, by provider, then by the status they report. */
+    byStatus: Record<string, Record<string, number>>;
+  };
 }
 
 // Twilio's opt-out keywords (single-word messages only), and the opt-in ones that undo them.
@@ -55,7 +62,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookDeps): WebhookS
   const stats: WebhookStats = {
     accepted: 0,
     rejected: {},
-    receipts: { applied: 0, duplicates: 0, ignored: 0, held: 0 },
+    receipts: { applied: 0, duplicates: 0, ignored: 0, held: 0, byStatus: {} },
   };
   const twilio = deps.accounts.filter((a): a is TwilioAccount => a.kind === "twilio");
   const dialpad = deps.accounts.filter((a): a is DialpadAccount => a.kind === "dialpad");
@@ -67,6 +74,10 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookDeps): WebhookS
   };
 
   const apply = async (receipts: Receipt[]) => {
+    for (const r of receipts) {
+      const p = (stats.receipts.byStatus[r.provider] ??= {});
+      p[r.status] = (p[r.status] ?? 0) + 1;
+    }
     const res = await applyReceipts(deps.db, receipts);
     stats.receipts.applied += res.applied;
     stats.receipts.duplicates += res.duplicates;

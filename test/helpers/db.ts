@@ -57,6 +57,7 @@ const TABLES = [
   "pending_receipts",
   "account_state",
   "rate_limits",
+  "maintenance",
 ];
 
 /** Opens a migrated store on the given engine. */

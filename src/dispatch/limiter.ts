@@ -181,9 +181,21 @@ export class Limiter {
   /** True when a send due at `at` (local ms) is too late to go without crowding later slots. */
   late(at: number | undefined, now = Date.now()): boolean {
     if (at === undefined || this.s.exclusive) return false;
-    const tolerance = this.s.lateToleranceMs ?? Math.max(5, ((this.s.headroom ?? 0.02) * 1000) / 2);
-    return now - at > tolerance;
+    const lateness = now - at;
+    this.lateness.push(Math.max(0, lateness));
+    if (this.lateness.length > 50) this.lateness.shift();
+    const base = this.s.lateToleranceMs ?? Math.max(5, ((this.s.headroom ?? 0.02) * 1000) / 2);
+    // On a host so loaded that most sends leave late, putting them all back would stop sending
+    // altogether: the tolerance follows this worker's own lateness (twice its 90th percentile,
+    // at most 100 ms), trading a little precision for progress, and counted (lateReleased).
+    const sorted = [...this.lateness].sort((a, b) => a - b);
+    const p90 = sorted[Math.floor(sorted.length * 0.9)] ?? 0;
+    const tolerance = this.lateness.length >= 10 ? Math.max(base, Math.min(100, 2 * p90)) : base;
+    return lateness > tolerance;
   }
+
+  /** This worker's recent lateness at its slots (ms), for the tolerance above. */
+  private readonly lateness: number[] = [];
 
   /** How long to wait before the next claim when the last one came back short. */
   idleMs(pollMs: number, now = Date.now()): number {

@@ -90,6 +90,8 @@ describe.each(ENGINES)("GET /v1/stats (%s)", (engine) => {
         attemptsToday: 0,
         segmentsToday: 0,
         dailySegmentBudget: 1000,
+        rate: null,
+        senders: [],
         window: { attempts: 1, sent: 1, failed: 0, latencyMs: 42 },
       },
       expect.objectContaining({

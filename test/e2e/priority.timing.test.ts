@@ -49,11 +49,13 @@ describe("a one-time code behind a bulk backlog", () => {
         30_000,
         "bulk flowing",
       );
+      // A body of its own per run: a retried run must not find the previous run's code.
+      const code = `Your code is ${Math.random().toString().slice(2, 8)}`;
       const submitted = Date.now();
       const [otp] = await submitMessages(running.db, "anonymous", [
         {
           message: validateMessage(
-            { to: "+14155559999", body: "Your code is 123456", priority: "high" },
+            { to: "+14155559999", body: code, priority: "high" },
             { defaultRegion: "US", maxSegments: 10 },
             new Date(),
           ),
@@ -62,12 +64,12 @@ describe("a one-time code behind a bulk backlog", () => {
       expect(otp?.kind).toBe("created");
       running.dispatcher?.wake();
       const at = await waitFor(
-        async () => (await sim.log()).find((e) => e.body === "Your code is 123456")?.at,
+        async () => (await sim.log()).find((e) => e.body === code)?.at,
         10_000,
         "the code sent",
       );
       const log = await sim.log();
-      const bulkAfter = log.filter((e) => e.at > at && e.body !== "Your code is 123456").length;
+      const bulkAfter = log.filter((e) => e.at > at && e.body !== code).length;
       const waited = at - submitted;
       console.log(
         `one-time code behind ${BULK} bulk: left ${waited} ms after submit (a token every ${1000 / RATE} ms); bulk sent so far ${log.length - 1}`,

@@ -307,7 +307,12 @@ export async function promoteScheduled(db: Db, limit: number): Promise<number> {
   return rows.length;
 }
 
-/** Ends waiting messages whose validity ran out as `expired`; returns how many. */
+/**
+ * Ends waiting messages whose validity ran out as `expired`; returns how many. A message in
+ * doubt (its last attempt may have reached the provider: a timeout, a 5xx, a worker that died
+ * mid-call) ends `failed` with the code `in_doubt` instead, as the policy does when its retry
+ * would fall after its validity: it may have been sent, and `expired` would say it was not.
+ */
 export async function expireOverdue(db: Db, limit: number): Promise<number> {
   // The status list matches the partial index messages_validity_idx's predicate.
   const rows = await db.query(
@@ -319,15 +324,19 @@ export async function expireOverdue(db: Db, limit: number): Promise<number> {
        for update skip locked
      ), upd as (
        update smsq.messages m
-       set status = 'expired', completed_at = now(), updated_at = now(),
-           last_error_code = coalesce(m.last_error_code, 'expired'),
-           last_error_message = coalesce(m.last_error_message,
-             'its validity ran out before it could be sent')
+       set status = case when m.in_doubt then 'failed' else 'expired' end,
+           completed_at = now(), updated_at = now(),
+           last_error_code = case when m.in_doubt then 'in_doubt'
+                                  else coalesce(m.last_error_code, 'expired') end,
+           last_error_message = case
+             when m.in_doubt then 'its validity ran out while its last attempt was in doubt: it may have been sent'
+             else coalesce(m.last_error_message, 'its validity ran out before it could be sent') end,
+           last_error_class = case when m.in_doubt then 'ambiguous' else m.last_error_class end
        from due where m.id = due.id
-       returning m.id, due.status as prev
+       returning m.id, m.status, due.status as prev
      )
      insert into smsq.message_events (message_id, type, from_status, to_status, source)
-     select id, 'status', prev, 'expired', 'dispatcher' from upd
+     select id, 'status', prev, status, 'dispatcher' from upd
      returning message_id`,
     [limit],
   );

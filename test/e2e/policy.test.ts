@@ -34,7 +34,7 @@ function settings(over: Partial<DispatcherSettings> = {}): DispatcherSettings {
       backoff: { transient: FAST, ambiguous: FAST, rate_limited: FAST, account: FAST },
       // Short, but not zero: asking the simulator before a stalled request is processed is
       // exactly the duplicate the settle time prevents.
-      settleMs: 2000,
+      settleMs: 5000,
     },
     breaker: { probeMs: 100, maxProbeMs: 400, minSamples: 1000 },
     ...over,

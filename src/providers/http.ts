@@ -102,6 +102,13 @@ export function request(opts: HttpRequest): Promise<HttpResponse> {
       if (settled) return;
       settle();
       const reused = req?.reusedSocket ?? false;
+      // Give up with a reset, not a FIN: a request written to a connection the server has not
+      // accepted yet (its accept queue full, e.g. a stalled event loop) would otherwise still
+      // be delivered when the server catches up, seconds later — after the settle time and the
+      // reconciling lookup, which then resends it (seen: creates 15 s after a timeout, SYN-ACK
+      // retries at 1, 3, 7, 15 s). A reset drops the unread request on the server side.
+      const socket = req?.socket as (Socket & { resetAndDestroy?: () => void }) | null | undefined;
+      if (phase === "sent" && socket && !socket.destroyed) socket.resetAndDestroy?.();
       req?.destroy();
       reject(new ProviderHttpError(phase, code, message, reused, { cause }));
     };

@@ -101,6 +101,19 @@ describe("request phases", () => {
     expect(await call(srv.base)).toMatchObject({ phase: "sent", code: "ECONNRESET" });
   });
 
+  it("gives up on a sent request with a reset, not a FIN", async () => {
+    // A FIN would leave the request deliverable: a server that accepts the connection late
+    // (full accept queue) would still read and act on it after smsq's settle time.
+    const closed = new Promise<string>((resolve) => {
+      srv.handler = (req) => {
+        req.socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+        req.socket.once("end", () => resolve("end"));
+      };
+    });
+    expect(await call(srv.base)).toMatchObject({ phase: "sent", code: "timeout" });
+    expect(await closed).toBe("ECONNRESET");
+  });
+
   it("a response cut short → sent, ECONNRESET", async () => {
     srv.handler = (req, res) => {
       res.writeHead(200, { "content-length": "100" });

@@ -28,6 +28,8 @@ const SPEC = {
   callbackDelayMs: 500,
   databaseUrl: process.env.SMSQ_TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres",
   keep: false,
+  /** Extra environment for smsq serve and the workers, as JSON (e.g. '{"SMSQ_CLAIM_BATCH":"100"}'). */
+  env: "",
 };
 const SID = "AC00000000000000000000000000000000";
 const TOKEN = "simulator-auth-token";
@@ -112,7 +114,10 @@ async function once(workers) {
       SMSQ_POLL_INTERVAL_MS: "50",
       ...(opts.receipts ? { SMSQ_PUBLIC_URL: proxy.url } : {}),
     };
-    const env = opts.provider === "sandbox" ? sandbox : twilio;
+    const env = {
+      ...(opts.provider === "sandbox" ? sandbox : twilio),
+      ...(opts.env ? JSON.parse(opts.env) : {}),
+    };
     const m = spawnSmsq(["migrate"], env, join(logDir, "migrate.log"));
     if ((await m.exited).code !== 0) throw new Error(m.output());
     const serve = spawnSmsq(

@@ -81,21 +81,18 @@ export function dueCtes(p: DueParams): string {
       or exists (select 1 from unnest(string_to_array(u.prefixes, ',')) p(prefix)
                  where due.to_number like p.prefix || '%')
   ), chosen as (
-    -- An in-doubt message keeps the account its last attempt went to (it is reconciled there).
-    select due.id, due.lane, due.run_at,
+    -- One account per message: the first usable one at or after its route position, else the
+    -- last usable one; an in-doubt message keeps the account its last attempt went to (it is
+    -- reconciled there). One sort of all pairs: a lateral subquery per message scanned the
+    -- whole of \`reach\` for each one, K² rows (3 of the claim's 6 ms at K = 100).
+    select distinct on (due.id) due.id, due.lane, due.run_at,
            case when due.in_doubt and due.last_account is not null then due.last_account
-                else c.account end as account,
+                else r.account end as account,
            case when due.in_doubt and due.last_provider is not null then due.last_provider
-                else c.provider end as provider
-    from due, lateral (
-      select account, provider from (
-        (select account, provider, 0 as k, pos from reach r
-         where r.id = due.id and pos >= due.route_step order by pos limit 1)
-        union all
-        (select account, provider, 1 as k, pos from reach r
-         where r.id = due.id order by pos desc limit 1)
-      ) x order by k limit 1
-    ) c
+                else r.provider end as provider
+    from due join reach r on r.id = due.id
+    order by due.id, r.pos < due.route_step,
+             case when r.pos >= due.route_step then r.pos else -r.pos end
   )`;
 }
 

@@ -279,7 +279,13 @@ export async function attempt(
       return { outcome: { ...o, status: "expired" }, effects, errorClass: c.class };
     case "fail":
       return {
-        outcome: { ...o, status: "failed", error: d.reason ? { ...error, code: d.reason } : error },
+        outcome: {
+          ...o,
+          status: "failed",
+          error: d.reason ? { ...error, code: d.reason } : error,
+          // Its last call may have reached the provider: the message says so (API `inDoubt`).
+          ...(c.class === "ambiguous" ? { inDoubt: true } : {}),
+        },
         effects,
         errorClass: c.class,
       };

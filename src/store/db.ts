@@ -44,7 +44,7 @@ export function isUnavailableError(e: unknown): boolean {
   if (UNAVAILABLE_ERRNOS.includes(code)) return true;
   const message = typeof err.message === "string" ? err.message : "";
   if (
-    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|Connection ended|Query read timeout/i.test(
+    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|Connection ended|Query read timeout|timeout exceeded when trying to connect/i.test(
       message,
     )
   ) {

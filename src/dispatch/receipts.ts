@@ -6,7 +6,7 @@
 import type { Logger } from "../log.js";
 import type { ReceiptSink } from "../providers/types.js";
 import { isUnavailableError, type Db } from "../store/db.js";
-import { applyReceipts, type Receipt } from "../store/receipts.js";
+import { applyReceipts, type Receipt, type ReceiptResult } from "../store/receipts.js";
 
 export interface ReceiptBufferOptions {
   flushMs?: number;
@@ -17,7 +17,7 @@ export class ReceiptBuffer implements ReceiptSink {
   private queue: Receipt[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
-  readonly counts = { applied: 0, duplicates: 0, ignored: 0, held: 0 };
+  readonly counts = { applied: 0, duplicates: 0, ignored: 0, held: 0, failed: 0 };
   private readonly flushMs: number;
   private readonly maxBatch: number;
 
@@ -62,19 +62,44 @@ export class ReceiptBuffer implements ReceiptSink {
     const batch = this.queue.splice(0, this.maxBatch);
     if (batch.length === 0) return;
     try {
-      const res = await applyReceipts(this.db, batch);
-      this.counts.applied += res.applied;
-      this.counts.duplicates += res.duplicates;
-      this.counts.ignored += res.ignored;
-      this.counts.held += res.unmatched.length;
+      this.count(await applyReceipts(this.db, batch));
     } catch (e) {
-      // Keep them and try again later; a receipt is never dropped for an outage.
-      this.queue.unshift(...batch);
-      if (!isUnavailableError(e)) this.log.error({ err: e }, "applying receipts failed");
-      this.schedule(1000);
-      return;
+      if (isUnavailableError(e)) {
+        // Keep them and try again later; a receipt is never dropped for an outage.
+        this.queue.unshift(...batch);
+        this.schedule(1000);
+        return;
+      }
+      // Not an outage: one receipt may be at fault. Retrying the whole batch forever would
+      // stop every receipt behind it, so apply each alone and drop (and log) only what fails.
+      this.log.error({ err: e }, "applying receipts failed; applying them one by one");
+      await this.applyEach(batch);
     }
     if (this.queue.length > 0) this.schedule(0);
+  }
+
+  private async applyEach(batch: Receipt[]): Promise<void> {
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i] as Receipt;
+      try {
+        this.count(await applyReceipts(this.db, [r]));
+      } catch (e) {
+        if (isUnavailableError(e)) {
+          this.queue.unshift(...batch.slice(i));
+          this.schedule(1000);
+          return;
+        }
+        this.counts.failed += 1;
+        this.log.error({ err: e, receipt: r.dedupeKey }, "receipt dropped: it cannot be applied");
+      }
+    }
+  }
+
+  private count(res: ReceiptResult): void {
+    this.counts.applied += res.applied;
+    this.counts.duplicates += res.duplicates;
+    this.counts.ignored += res.ignored;
+    this.counts.held += res.unmatched.length;
   }
 
   /** Applies everything queued, then stops the timer. */

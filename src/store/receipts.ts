@@ -4,7 +4,12 @@
  * after `delivered` is recorded as an event and changes nothing). A receipt for a provider id
  * not recorded yet is held in `pending_receipts` and applied when the id is recorded.
  */
-import { receiptCanMove, TERMINAL_STATUSES, type MessageStatus } from "../messages/lifecycle.js";
+import {
+  receiptCanMove,
+  STATUSES,
+  TERMINAL_STATUSES,
+  type MessageStatus,
+} from "../messages/lifecycle.js";
 import type { Db, Queryable } from "./db.js";
 
 export interface Receipt {
@@ -34,29 +39,12 @@ export interface ReceiptResult {
   unmatched: Receipt[];
 }
 
-/** Applies a batch of receipts in one transaction; holds those whose id is not known yet. */
+/**
+ * Applies a batch of receipts in one statement (one round trip, atomic); holds those whose id
+ * is not known yet. The result is the one applying them one by one in order would give.
+ */
 export async function applyReceipts(db: Db, receipts: readonly Receipt[]): Promise<ReceiptResult> {
-  if (receipts.length === 0) return { applied: 0, duplicates: 0, ignored: 0, unmatched: [] };
-  return db.transaction(async (tx) => {
-    const result = await applyIn(tx, receipts);
-    await hold(tx, result.unmatched);
-    return result;
-  });
-}
-
-async function hold(tx: Queryable, receipts: readonly Receipt[]): Promise<void> {
-  if (receipts.length === 0) return;
-  await tx.query(
-    `insert into smsq.pending_receipts (dedupe_key, provider, provider_message_id, receipt)
-     select * from unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
-     on conflict (dedupe_key) do nothing`,
-    [
-      receipts.map((r) => r.dedupeKey),
-      receipts.map((r) => r.provider),
-      receipts.map((r) => r.providerMessageId),
-      receipts.map((r) => JSON.stringify(r)),
-    ],
-  );
+  return applyIn(db, receipts);
 }
 
 /**
@@ -76,18 +64,20 @@ export async function applyHeldReceipts(
   );
   if (exists.length === 0) return 0;
   return db.transaction(async (tx) => {
+    // Oldest first, as they arrived.
     const rows = await tx.query<{ receipt: Receipt }>(
-      `delete from smsq.pending_receipts
-       where provider = $1 and provider_message_id = any($2::text[])
-       returning receipt, received_at`,
+      `with d as (
+         delete from smsq.pending_receipts
+         where provider = $1 and provider_message_id = any($2::text[])
+         returning receipt, received_at
+       )
+       select receipt from d order by received_at`,
       [provider, providerMessageIds],
     );
-    // Oldest first, as they arrived.
     const result = await applyIn(
       tx,
       rows.map((r) => r.receipt),
     );
-    await hold(tx, result.unmatched);
     return result.applied + result.ignored;
   });
 }
@@ -99,15 +89,18 @@ export async function applyHeldReceipts(
 export async function applyRecordedHeldReceipts(db: Db, limit: number): Promise<number> {
   return db.transaction(async (tx) => {
     const rows = await tx.query<{ receipt: Receipt }>(
-      `delete from smsq.pending_receipts p
-       where p.dedupe_key in (
-         select h.dedupe_key from smsq.pending_receipts h
-         join smsq.messages m
-           on m.provider = h.provider and m.provider_message_id = h.provider_message_id
-         order by h.received_at
-         limit $1
+      `with d as (
+         delete from smsq.pending_receipts p
+         where p.dedupe_key in (
+           select h.dedupe_key from smsq.pending_receipts h
+           join smsq.messages m
+             on m.provider = h.provider and m.provider_message_id = h.provider_message_id
+           order by h.received_at
+           limit $1
+         )
+         returning p.receipt, p.received_at
        )
-       returning p.receipt`,
+       select receipt from d order by received_at`,
       [limit],
     );
     if (rows.length === 0) return 0;
@@ -115,7 +108,6 @@ export async function applyRecordedHeldReceipts(db: Db, limit: number): Promise<
       tx,
       rows.map((r) => r.receipt),
     );
-    await hold(tx, result.unmatched);
     return result.applied + result.ignored;
   });
 }
@@ -131,131 +123,137 @@ export async function sweepHeldReceipts(db: Db, maxAgeMs: number): Promise<numbe
   return rows.length;
 }
 
-async function applyIn(tx: Queryable, receipts: readonly Receipt[]): Promise<ReceiptResult> {
-  const result: ReceiptResult = { applied: 0, duplicates: 0, ignored: 0, unmatched: [] };
-  {
-    const found = await tx.query<{
-      id: string;
-      status: MessageStatus;
-      provider: string;
-      provider_message_id: string;
-      to_number: string;
-    }>(
-      `select m.id, m.status, m.provider, m.provider_message_id, m.to_number
-       from smsq.messages m
-       join unnest($1::text[], $2::text[]) as r(provider, pid)
-         on m.provider = r.provider and m.provider_message_id = r.pid
-       order by m.id
-       for update of m`,
-      [receipts.map((r) => r.provider), receipts.map((r) => r.providerMessageId)],
-    );
-    const byPid = new Map(found.map((m) => [`${m.provider}\u0000${m.provider_message_id}`, m]));
+const RECEIPT_STATUSES: readonly Receipt["status"][] = [
+  "sent",
+  "delivered",
+  "undelivered",
+  "failed",
+];
 
-    // Decide in order, tracking each message's status as the batch moves it.
-    const initial = new Map(found.map((m) => [m.id, m.status]));
-    const current = new Map(initial);
-    const events: { id: string; to: string; r: Receipt; from: MessageStatus; moves: boolean }[] =
-      [];
-    const keys = new Set<string>();
-    for (const r of receipts) {
-      // The same receipt twice in one batch: the second is a duplicate of the first.
-      if (keys.has(r.dedupeKey)) {
-        result.duplicates += 1;
-        continue;
-      }
-      keys.add(r.dedupeKey);
-      const m = byPid.get(`${r.provider}\u0000${r.providerMessageId}`);
-      if (!m) {
-        result.unmatched.push(r);
-        continue;
-      }
-      const from = current.get(m.id) as MessageStatus;
-      // Only a `sent` message moves: a receipt matching a message queued or sending again is
-      // an earlier send's (see receiptCanMove), recorded as an event and nothing more.
-      const moves = receiptCanMove(from, r.status);
-      events.push({ id: m.id, to: m.to_number, r, from, moves });
-      if (moves) current.set(m.id, r.status);
-    }
-    if (events.length === 0) return result;
-
-    // Record the events; a dedupe key seen before inserts nothing, and its receipt is dropped.
-    const inserted = await tx.query<{ dedupe_key: string }>(
-      `insert into smsq.message_events (message_id, type, from_status, to_status, source,
-                                        dedupe_key, detail)
-       select id, 'receipt', from_status, to_status, 'receipt', key,
-              jsonb_build_object('providerStatus', pstatus, 'errorCode', code)
-       from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-         as t(id, from_status, to_status, key, pstatus, code)
-       on conflict (dedupe_key) where dedupe_key is not null do nothing
-       returning dedupe_key`,
-      [
-        events.map((e) => e.id),
-        events.map((e) => (e.moves ? e.from : null)),
-        events.map((e) => (e.moves ? e.r.status : null)),
-        events.map((e) => e.r.dedupeKey),
-        events.map((e) => e.r.providerStatus),
-        events.map((e) => e.r.errorCode ?? null),
-      ],
-    );
-    const fresh = new Set(inserted.map((r) => r.dedupe_key));
-    await suppressOptOuts(
-      tx,
-      events.filter((e) => fresh.has(e.r.dedupeKey)),
-    );
-    const moves: typeof events = [];
-    for (const e of events) {
-      if (!fresh.has(e.r.dedupeKey)) result.duplicates += 1;
-      else if (e.moves) moves.push(e);
-      else result.ignored += 1;
-    }
-    if (moves.length === 0) return result;
-    // Each message's last move wins; the lifecycle already ordered them above. The guard on
-    // the current status keeps this safe against anything that changed it meanwhile.
-    const last = new Map(moves.map((e) => [e.id, e]));
-    const updated = await tx.query<{ id: string }>(
-      `update smsq.messages m
-       set status = v.status,
-           last_error_code = coalesce(v.code, m.last_error_code),
-           last_error_message = coalesce(v.msg, m.last_error_message),
-           last_error_class = coalesce(v.class, m.last_error_class),
-           completed_at = case when v.status = any($7::text[]) then now() else m.completed_at end,
-           updated_at = now()
-       from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-         as v(id, status, code, msg, class, expected)
-       where m.id = v.id and m.status = v.expected
-       returning m.id`,
-      [
-        [...last.keys()],
-        [...last.values()].map((e) => e.r.status),
-        [...last.values()].map((e) => e.r.errorCode ?? null),
-        [...last.values()].map((e) => e.r.errorMessage ?? null),
-        [...last.values()].map((e) => e.r.errorClass ?? null),
-        [...last.keys()].map((id) => initial.get(id) ?? null),
-        TERMINAL_STATUSES,
-      ],
-    );
-    result.applied = moves.length;
-    if (updated.length !== last.size) {
-      throw new Error("a receipt update lost its row although it was locked");
-    }
-    return result;
+// The moves a receipt may make, as "from>to" (from the lifecycle, so the SQL below follows it).
+const RECEIPT_MOVES = STATUSES.flatMap((from) =>
+  RECEIPT_STATUSES.filter((to) => receiptCanMove(from, to)).map((to) => `${from}>${to}`),
+);
+// The statement below moves a message at most once per batch: the first receipt allowed to.
+// That is exact only while no status a receipt moves to can be moved on by another receipt.
+for (const move of RECEIPT_MOVES) {
+  const to = move.split(">")[1] as MessageStatus;
+  if (RECEIPT_STATUSES.some((next) => receiptCanMove(to, next))) {
+    throw new Error(`receipts may move a message twice (${move} and on): applyIn must chain`);
   }
 }
 
-async function suppressOptOuts(
-  tx: Queryable,
-  events: readonly { to: string; r: Receipt }[],
-): Promise<void> {
-  const optOuts = events.filter((e) => e.r.optOut);
-  if (optOuts.length === 0) return;
-  await tx.query(
-    `insert into smsq.suppressions (phone, reason, source)
-     select * from unnest($1::text[], $2::text[], $3::text[])
-     on conflict (phone) do nothing`,
-    [
-      optOuts.map((e) => e.to),
-      optOuts.map((e) => `${e.r.provider} ${e.r.errorCode ?? e.r.providerStatus}`),
-      optOuts.map(() => "receipt"),
-    ],
-  );
+// One statement for a whole batch, in the order given: a dedupe key's first receipt in the
+// batch counts, later ones are duplicates; a key already recorded is a duplicate; each
+// message moves with its first new receipt the lifecycle allows (RECEIPT_MOVES); every new
+// matched receipt becomes an event; unknown ids are held. Messages are locked in id order
+// (as every multi-row writer does, so two batches cannot deadlock) before they are read.
+const APPLY = `
+  with r as (
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::boolean[], $10::jsonb[])
+      with ordinality as r(provider, pid, status, pstatus, code, msg, class, key, opt_out, body,
+                           ord)
+  ), u as (
+    select distinct on (key) * from r order by key, ord
+  ), m as (
+    select m.id, m.status, m.provider, m.provider_message_id, m.to_number
+    from smsq.messages m
+    join (select distinct provider, pid from u) k
+      on m.provider = k.provider and m.provider_message_id = k.pid
+    order by m.id
+    for update of m
+  ), e as (
+    select u.*, m.id as message_id, m.status as initial, m.to_number,
+           exists (select 1 from smsq.message_events x where x.dedupe_key = u.key) as seen
+    from u join m on m.provider = u.provider and m.provider_message_id = u.pid
+  ), mv as (
+    select distinct on (message_id) message_id, key, status, code, msg, class, initial
+    from e
+    where not seen and initial || '>' || status = any($11::text[])
+    order by message_id, ord
+  ), ev as (
+    insert into smsq.message_events (message_id, type, from_status, to_status, source,
+                                     dedupe_key, detail)
+    select e.message_id, 'receipt', mv.initial, mv.status, 'receipt', e.key,
+           jsonb_build_object('providerStatus', e.pstatus, 'errorCode', e.code)
+    from e left join mv on mv.key = e.key
+    where not e.seen
+    order by e.ord
+    on conflict (dedupe_key) where dedupe_key is not null do nothing
+    returning dedupe_key
+  ), moves as (
+    -- A move whose event another writer recorded first (a race on the same receipt) is theirs.
+    select mv.* from mv join ev on ev.dedupe_key = mv.key
+  ), upd as (
+    update smsq.messages m
+    set status = v.status,
+        last_error_code = coalesce(v.code, m.last_error_code),
+        last_error_message = coalesce(v.msg, m.last_error_message),
+        last_error_class = coalesce(v.class, m.last_error_class),
+        completed_at = case when v.status = any($12::text[]) then now() else m.completed_at end,
+        updated_at = now()
+    from moves v
+    where m.id = v.message_id and m.status = v.initial
+    returning m.id
+  ), sup as (
+    insert into smsq.suppressions (phone, reason, source)
+    select distinct on (e.to_number) e.to_number,
+           e.provider || ' ' || coalesce(e.code, e.pstatus), 'receipt'
+    from e join ev on ev.dedupe_key = e.key
+    where e.opt_out
+    order by e.to_number, e.ord
+    on conflict (phone) do nothing
+  ), um as (
+    select u.* from u
+    where not exists (select 1 from m where m.provider = u.provider and m.provider_message_id = u.pid)
+  ), held as (
+    insert into smsq.pending_receipts (dedupe_key, provider, provider_message_id, receipt)
+    select key, provider, pid, body from um
+    on conflict (dedupe_key) do nothing
+  )
+  select (select count(*) from r)::int as received,
+         (select count(*) from u)::int as distinct_keys,
+         (select count(*) from e)::int as matched,
+         (select count(*) from ev)::int as recorded,
+         -- The rows are locked above, so every move updates its row; if one ever did not,
+         -- this fails the statement (a non-numeric cast) rather than leave an event that lies.
+         case when (select count(*) from upd) = (select count(*) from moves)
+              then (select count(*) from upd)::int
+              else ('a receipt update lost its row: ' || (select count(*) from upd))::int
+         end as applied,
+         (select coalesce(array_agg(ord::int order by ord), '{}') from um) as unmatched`;
+
+async function applyIn(q: Queryable, receipts: readonly Receipt[]): Promise<ReceiptResult> {
+  if (receipts.length === 0) return { applied: 0, duplicates: 0, ignored: 0, unmatched: [] };
+  const rows = await q.query<{
+    received: number;
+    distinct_keys: number;
+    matched: number;
+    recorded: number;
+    applied: number;
+    unmatched: number[];
+  }>(APPLY, [
+    receipts.map((r) => r.provider),
+    receipts.map((r) => r.providerMessageId),
+    receipts.map((r) => r.status),
+    receipts.map((r) => r.providerStatus),
+    receipts.map((r) => r.errorCode ?? null),
+    receipts.map((r) => r.errorMessage ?? null),
+    receipts.map((r) => r.errorClass ?? null),
+    receipts.map((r) => r.dedupeKey),
+    receipts.map((r) => r.optOut === true),
+    receipts.map((r) => JSON.stringify(r)),
+    RECEIPT_MOVES,
+    TERMINAL_STATUSES,
+  ]);
+  const row = rows[0];
+  if (!row) throw new Error("applying receipts returned no row");
+  return {
+    applied: row.applied,
+    // Repeats within the batch, and matched receipts whose key was recorded before.
+    duplicates: row.received - row.distinct_keys + (row.matched - row.recorded),
+    ignored: row.recorded - row.applied,
+    unmatched: row.unmatched.map((ord) => receipts[ord - 1] as Receipt),
+  };
 }

@@ -13,6 +13,7 @@ import { dialpadReceipt } from "../providers/dialpad-status.js";
 import { twilioOptOutCode, twilioReceipt } from "../providers/twilio-status.js";
 import type { Db } from "../store/db.js";
 import { applyReceipts, type Receipt } from "../store/receipts.js";
+import { ReceiptBatcher } from "./batcher.js";
 import { addSuppression, removeSuppression } from "../store/suppressions.js";
 import { verifyDialpadJwt } from "./dialpad-jwt.js";
 import { verifyTwilioSignature } from "./twilio-signature.js";
@@ -73,16 +74,22 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookDeps): WebhookS
     throw new SmsqError("forbidden", message);
   };
 
+  // Concurrent callbacks share one statement; each is answered once its batch has committed.
+  const batcher = new ReceiptBatcher((receipts) => applyReceipts(deps.db, receipts), {
+    maxBatch: 200,
+    onApplied: (res) => {
+      stats.receipts.applied += res.applied;
+      stats.receipts.duplicates += res.duplicates;
+      stats.receipts.ignored += res.ignored;
+      stats.receipts.held += res.unmatched.length;
+    },
+  });
   const apply = async (receipts: Receipt[]) => {
     for (const r of receipts) {
       const p = (stats.receipts.byStatus[r.provider] ??= {});
       p[r.status] = (p[r.status] ?? 0) + 1;
     }
-    const res = await applyReceipts(deps.db, receipts);
-    stats.receipts.applied += res.applied;
-    stats.receipts.duplicates += res.duplicates;
-    stats.receipts.ignored += res.ignored;
-    stats.receipts.held += res.unmatched.length;
+    await batcher.apply(receipts);
   };
 
   /** The URL Twilio signed: the public URL of this route, with its query string. */

@@ -88,12 +88,14 @@ export async function attempt(
 
   if (m.in_doubt && s.inDoubt === "reconcile" && provider.lookup) {
     const startedAt = now();
+    const t = deadline(s.sendTimeoutMs);
     const found = await provider
       .lookup(
         { to: m.to_number, from: m.from_number ?? m.sender, body: m.body, sentAfter: m.created_at },
-        AbortSignal.timeout(s.sendTimeoutMs),
+        t.signal,
       )
-      .catch((e: unknown) => ({ error: (e as Error).message ?? "lookup failed" }));
+      .catch((e: unknown) => ({ error: (e as Error).message ?? "lookup failed" }))
+      .finally(t.clear);
     const finishedAt = now();
     if ("error" in found) {
       // Never resend without an answer: wait and ask again.
@@ -178,8 +180,9 @@ export async function attempt(
   };
   const startedAt = now();
   let result: SendResult;
+  const t = deadline(s.sendTimeoutMs);
   try {
-    result = await provider.send(msg, AbortSignal.timeout(s.sendTimeoutMs));
+    result = await provider.send(msg, t.signal);
   } catch (e) {
     const err = e as { name?: string; message?: string };
     result = {
@@ -190,6 +193,8 @@ export async function attempt(
       ambiguous: true,
       retryable: true,
     };
+  } finally {
+    t.clear();
   }
   const finishedAt = now();
   const attemptRow = {
@@ -290,4 +295,18 @@ export async function attempt(
         errorClass: c.class,
       };
   }
+}
+
+/**
+ * An abort signal that fires with a TimeoutError after `ms`, and a way to cancel its timer.
+ * Not AbortSignal.timeout: its timer lives until it fires, so at thousands of sends a second
+ * tens of thousands stay armed; the profile showed it as a tenth of the adapter's CPU.
+ */
+function deadline(ms: number): { signal: AbortSignal; clear: () => void } {
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+    ms,
+  );
+  return { signal: ac.signal, clear: () => clearTimeout(timer) };
 }

@@ -85,6 +85,44 @@ function sharedAgent(protocol: "http:" | "https:"): http.Agent {
   return a;
 }
 
+interface Target {
+  protocol: "http:" | "https:";
+  options: {
+    protocol: string;
+    hostname: string;
+    port: string | number;
+    path: string;
+    auth?: string;
+  };
+}
+
+// Parsed request targets by URL string: an adapter calls the same few URLs thousands of times
+// a second, and parsing each (then converting the URL to request options) showed in profiles.
+const targets = new Map<string, Target>();
+
+function target(raw: string): Target {
+  const hit = targets.get(raw);
+  if (hit) return hit;
+  const u = new URL(raw);
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(u.protocol);
+  const t: Target = {
+    protocol: u.protocol,
+    options: {
+      protocol: u.protocol,
+      // IPv6 literals come bracketed from URL; the request wants them bare.
+      hostname: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
+      port: u.port || (u.protocol === "https:" ? 443 : 80),
+      path: u.pathname + u.search,
+    },
+  };
+  if (u.username || u.password) {
+    t.options.auth = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  }
+  if (targets.size >= 256) targets.clear();
+  targets.set(raw, t);
+  return t;
+}
+
 /** Performs one HTTP request and reads the whole (bounded) response; throws ProviderHttpError. */
 export function request(opts: HttpRequest): Promise<HttpResponse> {
   return new Promise<HttpResponse>((resolve, reject) => {
@@ -118,10 +156,9 @@ export function request(opts: HttpRequest): Promise<HttpResponse> {
       fail(timedOut ? "timeout" : "aborted", timedOut ? "timed out (caller)" : "aborted");
     }
 
-    let url: URL;
+    let url: Target;
     try {
-      url = new URL(opts.url);
-      if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(url.protocol);
+      url = target(opts.url);
     } catch (e) {
       fail("EINVALIDURL", "invalid provider URL", e);
       return;
@@ -148,10 +185,11 @@ export function request(opts: HttpRequest): Promise<HttpResponse> {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
     try {
-      req = (secure ? https : http).request(url, {
+      req = (secure ? https : http).request({
+        ...url.options,
         method: opts.method,
         headers,
-        agent: opts.agent ?? sharedAgent(url.protocol as "http:" | "https:"),
+        agent: opts.agent ?? sharedAgent(url.protocol),
       });
     } catch (e) {
       // e.g. an agent of the wrong protocol: nothing was sent.

@@ -274,6 +274,7 @@ export class Dispatcher {
   }
 
   private claimRound = 0;
+  private housekeepingRound = 0;
 
   /** One claim: through the shared buckets when limits are configured. */
   private async claim(
@@ -307,7 +308,10 @@ export class Dispatcher {
     const t = Date.now();
     if (t - this.lastHousekeeping < s.housekeepingMs) return;
     this.lastHousekeeping = t;
+    // The full scan of held receipts every tenth round (10 s at the default second).
+    const heldReceipts = this.housekeepingRound++ % 10 === 0;
     const h = await housekeep(this.deps.db, {
+      heldReceipts,
       maxAttempts: s.retry.maxAttempts,
       receiptHoldMs: s.receiptHoldMs ?? 3_600_000,
       resend: new Map(this.route.map((p) => [p.account, s.resendUndelivered?.[p.account] ?? null])),

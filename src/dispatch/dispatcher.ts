@@ -359,6 +359,13 @@ export class Dispatcher {
             return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
           }
           await this.limiter.slot(at);
+          // A refusal may have come in while this one waited for its slot: hold it back too.
+          // (Sent anyway, its refusal would start a new episode: the pause doubles per episode,
+          // and a burst of such refusals stopped all sending for the 60 s cap.)
+          if (this.limiter.stale(m)) {
+            this.stats.lateReleased += 1;
+            return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
+          }
         }
         const provider = this.providerFor(m.account);
         const r = await attempt(

@@ -22,6 +22,7 @@ import { createSandbox } from "./providers/sandbox.js";
 import { createTwilio } from "./providers/twilio.js";
 import type { Provider, ReceiptSink } from "./providers/types.js";
 import type { Db } from "./store/db.js";
+import { DueListener, DueNotifier } from "./store/notify.js";
 import { openStore } from "./store/open.js";
 import { VERSION } from "./version.js";
 
@@ -217,6 +218,12 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
     },
   };
   const dispatcher = opts.worker ? createDispatcher(config, db, log, sink, metrics) : null;
+  // Workers in other processes hear of submits through LISTEN/NOTIFY (store/notify.ts).
+  const notifier = new DueNotifier(db, log);
+  const listener =
+    dispatcher && db.kind === "postgres" && config.databaseUrl
+      ? new DueListener({ url: config.databaseUrl, log }, () => dispatcher.wake())
+      : null;
   const endpoint = {
     render: () => metrics.render(),
     contentType: metrics.contentType,
@@ -241,7 +248,10 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       settings: { defaultRegion: config.defaultRegion, maxSegments: config.maxSegments },
       maxRequestBytes: config.maxRequestBytes,
       version: VERSION,
-      onSubmitted: () => dispatcher?.wake(),
+      onSubmitted: () => {
+        dispatcher?.wake();
+        notifier.poke();
+      },
       metrics: endpoint,
     });
     metrics.attach({ webhooks: app.webhookStats });
@@ -286,6 +296,7 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       )
     : null;
   metrics.attach({ retention });
+  await listener?.start();
   dispatcher?.start();
   retention?.start();
 
@@ -297,6 +308,7 @@ export async function start(config: Config, opts: StartOptions): Promise<Running
       await app?.close();
       await metricsServer?.close();
       await retention?.stop();
+      await listener?.close();
       await dispatcher?.stop();
       await receipts.close();
       await db.close();

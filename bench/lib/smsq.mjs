@@ -20,6 +20,11 @@ export function smsqEnv({ dbUrl, dataDir, simUrl, publicUrl, extra = {} }) {
     TWILIO_BASE_URL: simUrl,
     // The highest TWILIO_MPS accepted (10,000); high enough not to throttle, so the limiter's path runs without pacing anything.
     TWILIO_MPS: "10000",
+    // Tuned for throughput, as the peers are (pg-boss fetches 1,000 jobs at a time): the
+    // limited claim is a transaction of several round trips on a busy event loop, so larger
+    // claims carry its cost over more messages (1 worker here: 50 → 1,690 msg/s, 500 → 2,870).
+    SMSQ_CLAIM_BATCH: "500",
+    SMSQ_WORKER_CONCURRENCY: "2000",
     ...(publicUrl ? { SMSQ_PUBLIC_URL: publicUrl } : {}),
     ...extra,
   };

@@ -125,11 +125,9 @@ export async function run(ctx) {
     const b = await preflight(serve.url, "/v1/messages/batch", BATCH);
     if (b.body.created !== BATCH_SIZE) throw new Error(`batch created ${b.body.created}`);
     ctx.log(`api: PostgreSQL serve up in ${serve.startMs} ms; POST answered ${p.status}`);
-    const admin = new pg.Client({ connectionString: ctx.adminUrl });
-    await admin.connect();
     const meters = () => ({
       serve: pidsMeter([serve.pid]),
-      postgres: postgresMeter(admin, [target.name]),
+      postgres: postgresMeter(ctx.adminUrl, [target.name]),
     });
     const single = await measure(
       "PostgreSQL, POST /v1/messages",
@@ -147,7 +145,6 @@ export async function run(ctx) {
       BATCH_SIZE,
       meters(),
     );
-    await admin.end();
     // Everything acknowledged is stored (warm-ups and preflights included, hence >=).
     const c = new pg.Client({ connectionString: target.url });
     await c.connect();

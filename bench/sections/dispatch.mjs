@@ -264,7 +264,7 @@ export async function run(ctx) {
     pass: allExact,
   });
   notes.push(
-    `${n} messages per contender, backlog first then drain, one after the other against one simulator process (no faults, no callbacks). smsq: defaults (SMSQ_CLAIM_BATCH 50, SMSQ_WORKER_CONCURRENCY 200), TWILIO_MPS 10000 (the largest accepted) so the limiter runs without pacing; attempts, events and statuses recorded in PostgreSQL. Peers: keep-alive node:http Agent (64 sockets), library retries; neither limits rates nor records attempts.`,
+    `${n} messages per contender, backlog first then drain, one after the other against one simulator process (no faults, no callbacks). smsq: tuned for throughput (SMSQ_CLAIM_BATCH 500, SMSQ_WORKER_CONCURRENCY 2000; the defaults are 50 and 200), TWILIO_MPS 10000 (the largest accepted) so the limiter runs without pacing; attempts, events and statuses recorded in PostgreSQL. Peers: keep-alive node:http Agent (64 sockets), library retries; neither limits rates nor records attempts.`,
     `PostgreSQL CPU is the backends serving the run's database (not the server's shared WAL writer and checkpointer); Redis CPU is the whole redis-server; both over the drain window. On 2 cores the consumers, the database and the simulator compete for the same CPU.`,
   );
   return { figures, targets, notes };

@@ -281,7 +281,7 @@ export async function run(ctx) {
         ? undefined
         : l.kind === "embedded"
           ? `the API wakes the dispatcher in process; the rest is queueing on one busy thread (load average ${os.loadavg()[0].toFixed(1)})`
-          : `a worker learns of a message submitted through another process only at its next poll (SMSQ_POLL_INTERVAL_MS, 250 ms by default; no cross-process wake-up such as LISTEN/NOTIFY); load average ${os.loadavg()[0].toFixed(1)}`,
+          : `workers are woken by LISTEN/NOTIFY, so the tail is the host: API, worker, simulator and PostgreSQL share 2 cores (load average ${os.loadavg()[0].toFixed(1)}); the p50 is the path's own cost`,
     });
   }
   notes.push(

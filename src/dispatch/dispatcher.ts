@@ -238,7 +238,8 @@ export class Dispatcher {
           if (one.length > 0) this.launch(one, p.account);
           else await this.breaker(p.account).probeResult(null, "nothing to send");
         }
-        const allow = usable.length > 0 ? room : 0;
+        // A limited worker claims no more than it has lately been able to send on time.
+        const allow = usable.length > 0 ? (this.limiter?.claimCap(room) ?? room) : 0;
         if (allow === 0) {
           this.stats.rounds += 1;
           const wait = Math.min(...gates.map((g) => g.waitMs));
@@ -346,6 +347,7 @@ export class Dispatcher {
 
   private async process(batch: PacedMessage[], probe: string | null): Promise<void> {
     const s = this.deps.settings;
+    let lateInBatch = 0;
     const results = await Promise.all(
       batch.map(async (m) => {
         // A limited claim gives each message its slot: wait for it (at most the horizon). A
@@ -356,6 +358,7 @@ export class Dispatcher {
           const at = this.limiter.reserve(m);
           if (this.limiter.late(m.sendAtLocal, at) || this.limiter.stale(m)) {
             this.stats.lateReleased += 1;
+            lateInBatch += 1;
             return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
           }
           await this.limiter.slot(at);
@@ -403,6 +406,7 @@ export class Dispatcher {
         return { r, m, account: provider.account, segments: m.segments };
       }),
     );
+    this.limiter?.sentOnTime(batch.length, lateInBatch);
     countResults(
       this.stats,
       results.map((x) => x.r),

@@ -8,25 +8,13 @@ import type { Account } from "../../src/config/accounts.js";
 import type { Db, Queryable } from "../../src/store/db.js";
 import { countRows, ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
 import { startServer, type Api } from "./http.js";
+import { twilioAccount } from "../helpers/accounts.js";
 
 const SID = "AC" + "c".repeat(32);
 const TOKEN = "twilio-token-for-batch-tests";
 const PUBLIC = "https://sms.example.com";
 const PATH = "/v1/webhooks/twilio/status";
-const accounts: Account[] = [
-  {
-    kind: "twilio",
-    name: "twilio",
-    accountSid: SID,
-    authToken: TOKEN,
-    apiKeySid: null,
-    apiKeySecret: null,
-    from: "+14155550000",
-    messagingServiceSid: null,
-    senders: [],
-    baseUrl: "http://127.0.0.1:9",
-  },
-];
+const accounts: Account[] = [twilioAccount(SID, TOKEN)];
 
 /** The store, with a hook before each receipt statement (to count, delay or fail them). */
 interface Hooked {

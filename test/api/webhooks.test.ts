@@ -10,24 +10,14 @@ import { applyHeldReceipts } from "../../src/store/receipts.js";
 import { countRows, ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
 import { phone, seed } from "../helpers/seed.js";
 import { startServer, type Api } from "./http.js";
+import { twilioAccount } from "../helpers/accounts.js";
 
 const SID = "AC" + "a".repeat(32);
 const TOKEN = "twilio-token-for-webhook-tests";
 const SECRET = "dialpad-secret-for-webhook-tests";
 const PUBLIC = "https://sms.example.com";
 const accounts: Account[] = [
-  {
-    kind: "twilio",
-    name: "twilio",
-    accountSid: SID,
-    authToken: TOKEN,
-    apiKeySid: null,
-    apiKeySecret: null,
-    from: "+14155550000",
-    messagingServiceSid: null,
-    senders: [],
-    baseUrl: "http://127.0.0.1:9",
-  },
+  twilioAccount(SID, TOKEN),
   {
     kind: "dialpad",
     name: "dialpad",

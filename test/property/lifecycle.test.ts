@@ -20,6 +20,7 @@ import { applyReceipts, type Receipt } from "../../src/store/receipts.js";
 import { startServer, type Api } from "../api/http.js";
 import { ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
 import { seed } from "../helpers/seed.js";
+import { twilioAccount } from "../helpers/accounts.js";
 
 // ---- Model -----------------------------------------------------------------------------------
 
@@ -134,20 +135,7 @@ describe.each(ENGINES)("receipts under random orders (%s)", (engine) => {
   const SID = "AC" + "c".repeat(32);
   const TOKEN = "property-test-twilio-token";
   const PUBLIC = "https://sms.example.com";
-  const accounts: Account[] = [
-    {
-      kind: "twilio",
-      name: "twilio",
-      accountSid: SID,
-      authToken: TOKEN,
-      apiKeySid: null,
-      apiKeySecret: null,
-      from: "+14155550000",
-      messagingServiceSid: null,
-      senders: [],
-      baseUrl: "http://127.0.0.1:9",
-    },
-  ];
+  const accounts: Account[] = [twilioAccount(SID, TOKEN)];
 
   beforeAll(async () => {
     store = await openTestStore(engine);

@@ -4,21 +4,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { clearInterval, setInterval } from "node:timers";
 import pg from "pg";
+import { cpuSeconds } from "../../scripts/chaos/lib.mjs";
 
-/** CLK_TCK: 100 on every Linux Node runs on here (getconf would need a child process). */
-const HZ = 100;
-
-/** CPU seconds (user + system) a process has used, or null when it is gone. */
-export function cpuSeconds(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / HZ;
-  } catch {
-    return null;
-  }
-}
+export { cpuSeconds };
 
 /** Pids of every process whose command name (/proc/<pid>/comm) is `name`. */
 export function pidsNamed(name) {

@@ -7,14 +7,14 @@
 //   node scripts/chaos/callbacks.mjs --messages 2500 --concurrency 100
 import { Buffer } from "node:buffer";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { clearInterval, setInterval } from "node:timers";
 import { fileURLToPath, URL, URLSearchParams } from "node:url";
 import pg from "pg";
-import { freePort, optionsHelp, readOptions, spawnSmsq } from "./lib.mjs";
+import { backendCpu, cpuSeconds, freePort, optionsHelp, readOptions, spawnSmsq } from "./lib.mjs";
 
 const SPEC = {
   messages: 2500,
@@ -33,17 +33,6 @@ if (opts.help) {
   process.exit(0);
 }
 const root = fileURLToPath(new URL("../..", import.meta.url));
-
-/** CPU seconds a process has used (user + system), or null when it is gone. */
-function cpuSeconds(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
 
 /** Twilio's request signature: HMAC-SHA1 over the URL and the sorted parameters. */
 function sign(url, params) {
@@ -139,20 +128,8 @@ try {
         "select xact_commit::bigint as c from pg_stat_database where datname = current_database()",
       )
     ).rows[0];
-  const backends = new Map(); // pid → [first, last] CPU seconds
-  const sample = async () => {
-    const rows = (
-      await db.query(
-        "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()",
-      )
-    ).rows;
-    for (const { pid } of rows) {
-      const c = cpuSeconds(pid);
-      if (c === null) continue;
-      const e = backends.get(pid);
-      backends.set(pid, e ? [e[0], c] : [c, c]);
-    }
-  };
+  const backends = backendCpu(db);
+  const sample = () => backends.sample();
   // Warm up: open the pool's connections and the agent's sockets, then measure.
   await Promise.all(
     Array.from({ length: 20 }, () => post({ MessageSid: "SMwarm", MessageStatus: "sent" })),
@@ -181,7 +158,7 @@ try {
   await sample();
   const s1 = await stat();
   const serveCpu = cpuSeconds(serve.pid) - serve0;
-  const pgCpu = [...backends.values()].reduce((a, [f, l]) => a + (l - f), 0);
+  const pgCpu = backends.total();
   agent.destroy();
   const delivered = (
     await db.query("select count(*)::int as n from smsq.messages where status = 'delivered'")

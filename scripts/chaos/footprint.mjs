@@ -7,14 +7,21 @@
 // written and after VACUUM FULL. Used for docs/scaling.md. After `npm run build`:
 //
 //   node scripts/chaos/footprint.mjs --messages 20000 --workers 1,2,4
-import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, URL } from "node:url";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { freePort, optionsHelp, readOptions, spawnSmsq, startCallbackProxy } from "./lib.mjs";
+import {
+  backendCpu,
+  cpuSeconds,
+  freePort,
+  optionsHelp,
+  readOptions,
+  spawnSmsq,
+  startCallbackProxy,
+} from "./lib.mjs";
 
 const { fetch } = globalThis;
 const SPEC = {
@@ -40,17 +47,6 @@ if (opts.help) {
 }
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const say = (s) => console.log(s);
-
-/** CPU seconds a process has used (user + system), or null when it is gone. */
-function cpuSeconds(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (CLK_TCK 100)
-  } catch {
-    return null;
-  }
-}
 
 async function admin(sql) {
   const c = new pg.Client({ connectionString: opts.databaseUrl });
@@ -156,20 +152,8 @@ async function once(workers) {
       )
     ).rows[0];
     const cpu0 = { serve: cpuSeconds(serve.pid), sim: cpuSeconds(sim.pid) };
-    const backends = new Map(); // pid → [first, last] CPU seconds
-    const sampleBackends = async () => {
-      const rows = (
-        await db.query(
-          "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()",
-        )
-      ).rows;
-      for (const { pid } of rows) {
-        const c = cpuSeconds(pid);
-        if (c === null) continue;
-        const e = backends.get(pid);
-        backends.set(pid, e ? [e[0], c] : [c, c]);
-      }
-    };
+    const backends = backendCpu(db);
+    const sampleBackends = () => backends.sample();
     await sampleBackends();
     const t1 = Date.now();
     const ws = [];
@@ -197,7 +181,7 @@ async function once(workers) {
       workers: [...workerCpu.values()].reduce((a, b) => a + b, 0),
       serve: cpuSeconds(serve.pid) - cpu0.serve,
       sim: cpuSeconds(sim.pid) - cpu0.sim,
-      postgres: [...backends.values()].reduce((a, [f, l]) => a + (l - f), 0),
+      postgres: backends.total(),
     };
     for (const w of ws) await w.stop("SIGTERM");
     const stat1 = (

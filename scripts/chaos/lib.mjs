@@ -3,7 +3,7 @@
 // `smsq serve` that counts duplicate and out-of-order status callbacks.
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import http from "node:http";
 import { clearTimeout, setTimeout } from "node:timers";
 import { fileURLToPath, URL, URLSearchParams } from "node:url";
@@ -215,5 +215,40 @@ export async function startCallbackProxy(target) {
         server.close(() => resolve());
         server.closeAllConnections?.();
       }),
+  };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc, or null when it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (CLK_TCK 100)
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU of the PostgreSQL backends serving `db`'s database (not `db`'s own): `sample()` now and
+ * then (a backend that closes counts up to its last sample), `total()` the seconds used since
+ * each was first seen.
+ */
+export function backendCpu(db) {
+  const backends = new Map(); // pid → [first, last] CPU seconds
+  return {
+    async sample() {
+      const { rows } = await db.query(
+        "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()",
+      );
+      for (const { pid } of rows) {
+        const c = cpuSeconds(pid);
+        if (c === null) continue;
+        const e = backends.get(pid);
+        backends.set(pid, e ? [e[0], c] : [c, c]);
+      }
+    },
+    total: () => [...backends.values()].reduce((a, [f, l]) => a + (l - f), 0),
   };
 }

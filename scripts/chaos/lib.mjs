@@ -88,6 +88,14 @@ export function spawnSmsq(args, env, logFile) {
     env: { PATH: process.env.PATH ?? "", SMSQ_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  return watchChild(proc, `smsq ${args[0]}`, logFile);
+}
+
+/**
+ * A spawned child (`what` names it in errors) with its stdout and stderr written to `logFile`
+ * and the last 64 kB kept: `waitFor(re)` a line of output, `stop(signal)`, `exited`.
+ */
+export function watchChild(proc, what, logFile) {
   const file = createWriteStream(logFile, { flags: "a" });
   let tail = "";
   const waiters = new Set();
@@ -96,8 +104,8 @@ export function spawnSmsq(args, env, logFile) {
     tail = (tail + d.toString()).slice(-65536);
     for (const w of waiters) w();
   };
-  proc.stdout.on("data", onData);
-  proc.stderr.on("data", onData);
+  proc.stdout?.on("data", onData);
+  proc.stderr?.on("data", onData);
   const exited = new Promise((resolve) =>
     proc.on("exit", (code, signal) => {
       file.end();
@@ -122,14 +130,14 @@ export function spawnSmsq(args, env, logFile) {
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${re} from smsq ${args[0]}; output:\n${tail}`));
+          reject(new Error(`timed out waiting for ${re} from ${what}; output:\n${tail}`));
         }, timeoutMs);
         waiters.add(check);
         void exited.then(() => {
           if (!waiters.has(check)) return;
           waiters.delete(check);
           clearTimeout(timer);
-          reject(new Error(`smsq ${args[0]} exited before ${re}; output:\n${tail}`));
+          reject(new Error(`${what} exited before ${re}; output:\n${tail}`));
         });
         check();
       });

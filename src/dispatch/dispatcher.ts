@@ -356,19 +356,19 @@ export class Dispatcher {
         await this.limiter?.slot(m.sendAtLocal);
         if (this.limiter && m.sendAtLocal !== undefined) {
           const at = this.limiter.reserve(m);
-          if (this.limiter.late(m.sendAtLocal, at) || this.limiter.stale(m)) {
+          const putBack = () => {
             this.stats.lateReleased += 1;
-            lateInBatch += 1;
             return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
+          };
+          if (this.limiter.late(m.sendAtLocal, at) || this.limiter.stale(m)) {
+            lateInBatch += 1;
+            return putBack();
           }
           await this.limiter.slot(at);
           // A refusal may have come in while this one waited for its slot: hold it back too.
           // (Sent anyway, its refusal would start a new episode: the pause doubles per episode,
           // and a burst of such refusals stopped all sending for the 60 s cap.)
-          if (this.limiter.stale(m)) {
-            this.stats.lateReleased += 1;
-            return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
-          }
+          if (this.limiter.stale(m)) return putBack();
         }
         const provider = this.providerFor(m.account);
         const r = await attempt(

@@ -98,11 +98,21 @@ interface Target {
 
 // Parsed request targets by URL string: an adapter calls the same few URLs thousands of times
 // a second, and parsing each (then converting the URL to request options) showed in profiles.
+// URLs with a query (lookups, one per recipient) are parsed each time: caching them would only
+// push the hot ones out.
 const targets = new Map<string, Target>();
 
 function target(raw: string): Target {
   const hit = targets.get(raw);
   if (hit) return hit;
+  const t = parseTarget(raw);
+  if (raw.includes("?")) return t;
+  if (targets.size >= 256) targets.clear();
+  targets.set(raw, t);
+  return t;
+}
+
+function parseTarget(raw: string): Target {
   const u = new URL(raw);
   if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(u.protocol);
   const t: Target = {
@@ -118,8 +128,6 @@ function target(raw: string): Target {
   if (u.username || u.password) {
     t.options.auth = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
   }
-  if (targets.size >= 256) targets.clear();
-  targets.set(raw, t);
   return t;
 }
 

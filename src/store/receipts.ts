@@ -40,14 +40,6 @@ export interface ReceiptResult {
 }
 
 /**
- * Applies a batch of receipts in one statement (one round trip, atomic); holds those whose id
- * is not known yet. The result is the one applying them one by one in order would give.
- */
-export async function applyReceipts(db: Db, receipts: readonly Receipt[]): Promise<ReceiptResult> {
-  return applyIn(db, receipts);
-}
-
-/**
  * Applies the held receipts of provider ids just recorded (called after each dispatcher
  * record). One indexed lookup; usually it finds nothing. Returns how many were applied.
  */
@@ -74,7 +66,7 @@ export async function applyHeldReceipts(
        select receipt from d order by received_at`,
       [provider, providerMessageIds],
     );
-    const result = await applyIn(
+    const result = await applyReceipts(
       tx,
       rows.map((r) => r.receipt),
     );
@@ -104,7 +96,7 @@ export async function applyRecordedHeldReceipts(db: Db, limit: number): Promise<
       [limit],
     );
     if (rows.length === 0) return 0;
-    const result = await applyIn(
+    const result = await applyReceipts(
       tx,
       rows.map((r) => r.receipt),
     );
@@ -139,7 +131,7 @@ const RECEIPT_MOVES = STATUSES.flatMap((from) =>
 for (const move of RECEIPT_MOVES) {
   const to = move.split(">")[1] as MessageStatus;
   if (RECEIPT_STATUSES.some((next) => receiptCanMove(to, next))) {
-    throw new Error(`receipts may move a message twice (${move} and on): applyIn must chain`);
+    throw new Error(`receipts may move a message twice (${move} and on): applyReceipts must chain`);
   }
 }
 
@@ -224,7 +216,14 @@ const APPLY = `
          end as applied,
          (select coalesce(array_agg(ord::int order by ord), '{}') from um) as unmatched`;
 
-async function applyIn(q: Queryable, receipts: readonly Receipt[]): Promise<ReceiptResult> {
+/**
+ * Applies a batch of receipts in one statement (one round trip, atomic); holds those whose id
+ * is not known yet. The result is the one applying them one by one in order would give.
+ */
+export async function applyReceipts(
+  q: Queryable,
+  receipts: readonly Receipt[],
+): Promise<ReceiptResult> {
   if (receipts.length === 0) return { applied: 0, duplicates: 0, ignored: 0, unmatched: [] };
   const rows = await q.query<{
     received: number;

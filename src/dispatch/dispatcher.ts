@@ -17,6 +17,7 @@ import {
   type UsableAccount,
 } from "../store/dispatch.js";
 import { fullJitter } from "../policy/backoff.js";
+import { releaseOrphans } from "../store/lost-answers.js";
 import type { ResendPolicy } from "../store/resend.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
@@ -101,7 +102,10 @@ export class Dispatcher {
   private running = false;
   private loop: Promise<void> | null = null;
   private inflight = 0;
-  private readonly batches = new Set<Promise<void>>();
+  /** Batches in flight, with their messages (the worker's own leases; see releaseOrphans). */
+  private readonly batches = new Map<Promise<void>, readonly ClaimedMessage[]>();
+  /** A round failed: a claim may have committed without its answer reaching this worker. */
+  private claimsInDoubt = false;
   private readonly wakeup = new Signal();
   private readonly slotFree = new Signal();
   private lastHousekeeping = 0;
@@ -183,7 +187,7 @@ export class Dispatcher {
     this.wakeup.notify();
     this.slotFree.notify();
     await this.loop;
-    await Promise.all([...this.batches]);
+    await Promise.all([...this.batches.keys()]);
   }
 
   /** Messages claimed and not yet recorded. */
@@ -201,6 +205,7 @@ export class Dispatcher {
         // The embedded store blocks this thread while it works: keep clear of paced sends.
         await this.limiter?.quiet();
         await this.housekeeping();
+        if (this.claimsInDoubt) await this.releaseOrphans();
         const room = Math.min(s.batchSize, s.concurrency - this.inflight);
         if (room <= 0) {
           await this.slotFree.wait(s.pollMs);
@@ -261,6 +266,7 @@ export class Dispatcher {
       } catch (e) {
         failures += 1;
         this.stats.storeErrors += 1;
+        this.claimsInDoubt = true;
         if (isUnavailableError(e)) {
           if (!this.outage) log.warn("store unavailable; dispatching paused, reconnecting");
           this.outage = true;
@@ -272,6 +278,16 @@ export class Dispatcher {
         );
       }
     }
+  }
+
+  /** Gives back messages a failed round may have claimed without this worker knowing. */
+  private async releaseOrphans(): Promise<void> {
+    const holding = [...this.batches.values()].flatMap((b) => b.map((m) => m.id));
+    const ids = await releaseOrphans(this.deps.db, this.deps.workerId, holding);
+    this.claimsInDoubt = false;
+    if (ids.length === 0) return;
+    this.stats.orphansReleased += ids.length;
+    this.deps.log.warn({ messages: ids.length }, "gave back messages claimed as the store failed");
   }
 
   private claimRound = 0;
@@ -342,7 +358,7 @@ export class Dispatcher {
       this.batches.delete(p);
       this.slotFree.notify();
     });
-    this.batches.add(p);
+    this.batches.set(p, batch);
   }
 
   private async process(batch: PacedMessage[], probe: string | null): Promise<void> {

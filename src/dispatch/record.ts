@@ -6,6 +6,7 @@ import type { Logger } from "../log.js";
 import { fullJitter } from "../policy/backoff.js";
 import { isUnavailableError, type Db } from "../store/db.js";
 import { recordOutcomes, type Outcome } from "../store/dispatch.js";
+import { alreadyRecorded } from "../store/lost-answers.js";
 import { applyHeldReceipts } from "../store/receipts.js";
 
 export interface RecordDeps {
@@ -24,8 +25,17 @@ export interface RecordDeps {
 export async function recordWithRetry(d: RecordDeps, outcomes: Outcome[]): Promise<void> {
   for (let n = 1; ; n++) {
     try {
+      // A failed try may have committed with its answer lost: then it is done, and a repeat
+      // would write its attempt rows twice.
+      const done = n > 1 ? await alreadyRecorded(d.db, d.workerId, outcomes) : false;
+      if (done === true) {
+        await applyHeld(d, outcomes);
+        return;
+      }
       const lost = await recordOutcomes(d.db, d.workerId, outcomes);
       await applyHeld(d, outcomes);
+      // Without a call to look for, a repeat of a committed try finds its leases gone.
+      if (lost.length > 0 && done === undefined) return;
       if (lost.length > 0) {
         d.stats.leaseLost += lost.length;
         d.log.warn(

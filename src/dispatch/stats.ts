@@ -22,6 +22,8 @@ export interface DispatcherStats {
   unknownReceipts: number;
   /** Messages put back unsent because the worker missed their rate-limit slot. */
   lateReleased: number;
+  /** Messages given back after a claim committed but its answer was lost (store outage). */
+  orphansReleased: number;
 }
 
 /** Zeroed counters. */
@@ -41,6 +43,7 @@ export function newStats(): DispatcherStats {
     heldReceiptsApplied: 0,
     unknownReceipts: 0,
     lateReleased: 0,
+    orphansReleased: 0,
   };
 }
 

@@ -69,6 +69,8 @@ export function spawnSmsq(args: string[], env: Record<string, string>): SmsqProc
 export async function spawnSimulator(behaviour: Record<string, unknown> = {}): Promise<{
   url: string;
   log(): Promise<import("../../src/simulator/types.js").SimLogEntry[]>;
+  /** Empties its log, messages and sender buckets (a retried test starts clean). */
+  reset(): Promise<void>;
   stop(): Promise<number | null>;
 }> {
   const p = spawnSmsq(["simulate", "--port", "0", "--behaviour", JSON.stringify(behaviour)], {});
@@ -82,6 +84,10 @@ export async function spawnSimulator(behaviour: Record<string, unknown> = {}): P
         | import("../../src/simulator/types.js").SimLogEntry[]
         | { entries: import("../../src/simulator/types.js").SimLogEntry[] };
       return Array.isArray(body) ? body : body.entries;
+    },
+    reset: async () => {
+      const res = await fetch(`${url}/_sim/reset`, { method: "POST" });
+      if (!res.ok) throw new Error(`simulator reset answered ${res.status}`);
     },
     stop: () => p.stop("SIGTERM"),
   };

@@ -27,6 +27,9 @@ import type { Db } from "../store/db.js";
 import { listAccountStates, type AccountState } from "../store/accounts.js";
 import { readBuckets, type BucketRow } from "../store/limits.js";
 import { LANES, statsQueries } from "../store/stats.js";
+import { DispatcherCounters } from "./dispatcher.js";
+import type { DispatcherSource, ReceiptCounts, RetentionSource, WebhookSource } from "./sources.js";
+export type { DispatcherSource, ReceiptCounts, RetentionSource, WebhookSource } from "./sources.js";
 
 /** Final statuses counted over the recent window (`smsq_messages_completed_last_5m`). */
 const FINAL = ["delivered", "undelivered", "failed", "expired", "canceled", "suppressed"];
@@ -35,37 +38,6 @@ const COMPLETED_WINDOW_MS = 5 * 60_000;
 const SENT_WINDOW_MS = 24 * 3_600_000;
 
 const CIRCUIT: Record<AccountState["circuit"], number> = { closed: 0, half_open: 1, open: 2 };
-
-/** What the dispatcher's counters look like to metrics (Dispatcher.stats, Dispatcher.inFlight). */
-export interface DispatcherSource {
-  readonly stats: {
-    claimed: number;
-    leaseLost: number;
-    storeErrors: number;
-    lateReleased: number;
-    unknownReceipts: number;
-    heldReceiptsApplied: number;
-  };
-  readonly inFlight: number;
-}
-
-export interface ReceiptCounts {
-  applied: number;
-  duplicates: number;
-  ignored: number;
-  held: number;
-}
-
-export interface WebhookSource {
-  accepted: number;
-  rejected: Record<string, number>;
-  receipts: ReceiptCounts & { byStatus?: Record<string, Record<string, number>> };
-}
-
-export interface RetentionSource {
-  runs: number;
-  totals: { bodies: number; attempts: number; events: number; messages: number };
-}
 
 export interface MetricsOptions {
   /** Accounts of the route: shown as closed circuits before they have a state row. */
@@ -153,38 +125,7 @@ export class Metrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
-  private readonly dispatch = {
-    inFlight: new Gauge({
-      name: "smsq_dispatcher_in_flight_messages",
-      help: "Messages this process has claimed and not yet recorded.",
-      registers: [this.registry],
-    }),
-    claimed: new Counter({
-      name: "smsq_dispatcher_claimed_total",
-      help: "Messages this process claimed.",
-      registers: [this.registry],
-    }),
-    leaseLost: new Counter({
-      name: "smsq_dispatcher_lease_lost_total",
-      help: "Outcomes recorded after another worker had taken the message's lease back.",
-      registers: [this.registry],
-    }),
-    storeErrors: new Counter({
-      name: "smsq_dispatcher_store_errors_total",
-      help: "Store errors the dispatcher rode out (outages included).",
-      registers: [this.registry],
-    }),
-    lateReleased: new Counter({
-      name: "smsq_dispatcher_late_released_total",
-      help: "Messages put back unsent because the worker missed their rate-limit slot.",
-      registers: [this.registry],
-    }),
-    unknownReceipts: new Counter({
-      name: "smsq_receipts_dropped_total",
-      help: "Held receipts dropped because their provider id never became known.",
-      registers: [this.registry],
-    }),
-  };
+  private readonly dispatch = new DispatcherCounters(this.registry);
   private readonly retentionRuns = new Counter({
     name: "smsq_retention_runs_total",
     help: "Retention runs this process made.",
@@ -522,16 +463,7 @@ export class Metrics {
       }
     }
 
-    const d = this.dispatcher;
-    for (const c of Object.values(this.dispatch)) c.reset();
-    if (d) {
-      this.dispatch.inFlight.set(d.inFlight);
-      set(this.dispatch.claimed, d.stats.claimed);
-      set(this.dispatch.leaseLost, d.stats.leaseLost);
-      set(this.dispatch.storeErrors, d.stats.storeErrors);
-      set(this.dispatch.lateReleased, d.stats.lateReleased);
-      set(this.dispatch.unknownReceipts, d.stats.unknownReceipts);
-    }
+    this.dispatch.read(this.dispatcher);
 
     this.retentionRuns.reset();
     this.retentionRows.reset();

@@ -43,9 +43,12 @@ export interface SmsqClientOptions {
   /** Headers added to every request (e.g. a User-Agent). */
   headers?: Record<string, string>;
   /**
-   * Wait out `429 queue_full` and `503 store_unavailable` answers (nothing was stored) as their
-   * `Retry-After` says, and send again. Off by default: the error is thrown at once.
-   * `true` is `{ attempts: 5, maxDelayMs: 30000 }`.
+   * Wait out `429 queue_full` and `503 store_unavailable` answers as their `Retry-After` says,
+   * and send again. Off by default: the error is thrown at once.
+   * `true` is `{ attempts: 5, maxDelayMs: 30000 }`. With retries on, `send()` and `batch()` give
+   * every message without an idempotency key one of their own (`smsq-auto-…`): a 503 can come
+   * after the store committed (the connection broke while committing), and the retry must then
+   * answer the stored message rather than store it twice.
    */
   retry?: boolean | RetryOptions;
 }
@@ -71,6 +74,13 @@ export function isBatchError(item: BatchResultItem): item is ErrorBody {
 }
 
 const path = (s: string) => encodeURIComponent(s);
+
+/** A random idempotency key (128 bits; getRandomValues works outside secure contexts too). */
+function autoKey(): string {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  return `smsq-auto-${Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("")}`;
+}
 
 /** GET/POST/DELETE /v1/suppressions. */
 export class SuppressionsApi {
@@ -104,6 +114,7 @@ export class SuppressionsApi {
  */
 export class SmsqClient {
   private readonly t: Transport;
+  private readonly autoKeys: boolean;
   /** The suppression list. */
   readonly suppressions: SuppressionsApi;
 
@@ -129,13 +140,15 @@ export class SmsqClient {
       headers: options.headers ?? {},
       retry,
     });
+    this.autoKeys = retry !== null;
     this.suppressions = new SuppressionsApi(this.t);
   }
 
   /** POST /v1/messages: submits one message; it comes back `queued` (or `scheduled`). */
   send(message: MessageInput, opts: SendOptions = {}): Promise<Message> {
     const headers: Record<string, string> = {};
-    if (opts.idempotencyKey !== undefined) headers["idempotency-key"] = opts.idempotencyKey;
+    const key = opts.idempotencyKey ?? (this.autoKeys ? autoKey() : undefined);
+    if (key !== undefined) headers["idempotency-key"] = key;
     return this.t.request("POST", "/v1/messages", { body: message, headers, signal: opts.signal });
   }
 
@@ -145,8 +158,13 @@ export class SmsqClient {
    * `created` and `replayed` count what was new and what was already stored under its key.
    */
   batch(messages: readonly BatchItemInput[], opts: CallOptions = {}): Promise<BatchResponse> {
+    const items = this.autoKeys
+      ? messages.map((m) =>
+          m.idempotencyKey === undefined ? { ...m, idempotencyKey: autoKey() } : m,
+        )
+      : messages;
     return this.t.request("POST", "/v1/messages/batch", {
-      body: { messages },
+      body: { messages: items },
       signal: opts.signal,
     });
   }

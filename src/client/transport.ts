@@ -5,7 +5,7 @@
  */
 import { SmsqApiError, SmsqNetworkError } from "./errors.js";
 
-/** Waiting out `429 queue_full` and `503 store_unavailable`, which store nothing. */
+/** Waiting out `429 queue_full` and `503 store_unavailable` (see SmsqClientOptions.retry). */
 export interface RetryOptions {
   /** Requests in all, the first included (default 5). */
   attempts?: number;

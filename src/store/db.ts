@@ -34,9 +34,22 @@ const UNAVAILABLE_ERRNOS = [
   "EAI_AGAIN",
 ];
 
+/**
+ * The connection broke while COMMIT was in flight: the transaction may or may not have
+ * committed. Unlike a failure before COMMIT (rolled back by the server), the caller cannot say
+ * "nothing was stored".
+ */
+export class CommitUnknownError extends Error {
+  constructor(cause: unknown) {
+    super("the store became unreachable while committing; the outcome is unknown", { cause });
+    this.name = "CommitUnknownError";
+  }
+}
+
 /** True when an error means the store cannot be reached (retry later), not a faulty query. */
 export function isUnavailableError(e: unknown): boolean {
   if (typeof e !== "object" || e === null) return false;
+  if (e instanceof CommitUnknownError) return true;
   const err = e as { code?: unknown; message?: unknown; errors?: unknown };
   if (err instanceof SmsqError) return err.code === "store_unavailable";
   const code = typeof err.code === "string" ? err.code : "";
@@ -57,6 +70,15 @@ export function isUnavailableError(e: unknown): boolean {
 
 /** Wraps an unavailable-store error into the SmsqError the API answers 503 with. */
 export function toStoreError(e: unknown): unknown {
+  if (e instanceof CommitUnknownError) {
+    return new SmsqError(
+      "store_unavailable",
+      "the message store became unreachable while committing: the request may have been stored. " +
+        "Send it again with the same Idempotency-Key to get what was stored",
+      undefined,
+      { cause: e },
+    );
+  }
   if (isUnavailableError(e) && !(e instanceof SmsqError)) {
     return new SmsqError(
       "store_unavailable",

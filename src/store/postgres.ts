@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { Db, Queryable, Row } from "./db.js";
+import { CommitUnknownError, isUnavailableError, type Db, type Queryable, type Row } from "./db.js";
 
 // `pg` returns int8 and numeric as strings; our counters fit in a double, and PGlite returns
 // numbers, so parse them here and the store code sees one set of types.
@@ -62,7 +62,12 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
       try {
         await client.query("begin");
         const out = await fn(q(client));
-        await client.query("commit");
+        try {
+          await client.query("commit");
+        } catch (e) {
+          // Sent, but no answer: the server may have committed before the connection broke.
+          throw isUnavailableError(e) ? new CommitUnknownError(e) : e;
+        }
         return out;
       } catch (e) {
         try {

@@ -87,6 +87,59 @@ describe("SmsqClient", () => {
     expect(theirs.id).not.toBe(first.id);
   });
 
+  it("with retries on, a 503 after the store committed stores nothing twice (send and batch)", async () => {
+    // The first POST reaches the server and is stored; its answer is replaced by the 503 the
+    // API gives when the connection broke while committing. The retry must replay, not store.
+    const keys: (string | null)[] = [];
+    let lose = 0;
+    const losing = async (input: string | URL | Request, init?: RequestInit) => {
+      const real = await fetch(input, init);
+      keys.push(new Headers(init?.headers).get("idempotency-key"));
+      if (lose > 0) {
+        lose -= 1;
+        await real.text();
+        return new Response(
+          JSON.stringify({ error: { code: "store_unavailable", message: "may have been stored" } }),
+          { status: 503, headers: { "retry-after": "0", "content-type": "application/json" } },
+        );
+      }
+      return real;
+    };
+    const patient = new SmsqClient({
+      baseUrl: api.base,
+      apiKey: KEY_A,
+      fetch: losing,
+      retry: true,
+    });
+    lose = 1;
+    const sent = await patient.send({ to: phone(5), body: "once" });
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^smsq-auto-[0-9a-f]{32}$/);
+    expect(keys[1]).toBe(keys[0]);
+
+    lose = 1;
+    const batch = await patient.batch([
+      { to: phone(6), body: "b1" },
+      { to: phone(7), body: "b2", idempotencyKey: "mine" },
+    ]);
+    expect(batch).toMatchObject({ created: 0, replayed: 2 });
+    const rows = await store.db.query<{ to_number: string; id: string }>(
+      "select to_number, id from smsq.messages order by to_number",
+    );
+    expect(rows.map((r) => r.to_number)).toEqual([phone(5), phone(6), phone(7)]);
+    expect(rows[0]?.id).toBe(sent.id);
+    const own = await store.db.query<{ key: string }>(
+      "select key from smsq.idempotency_keys where key = 'mine'",
+    );
+    expect(own).toHaveLength(1);
+
+    // Without retries nothing is added: the caller's request goes as written.
+    keys.length = 0;
+    const plain = new SmsqClient({ baseUrl: api.base, apiKey: KEY_A, fetch: losing });
+    await plain.send({ to: phone(8), body: "plain" });
+    expect(keys).toEqual([null]);
+  });
+
   it("maps a 400 with its field, a 401, and a 404 to SmsqApiError", async () => {
     const bad = await apiError(client.send({ to: "12345", body: "x" }));
     expect(bad).toMatchObject({ status: 400, code: "invalid_phone", field: "to" });

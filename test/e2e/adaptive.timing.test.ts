@@ -22,7 +22,7 @@ const RUN_MS = Number(process.env.SMSQ_TEST_ADAPTIVE_MS ?? 54_000);
 
 describe("the adaptive rate finds a provider's real limit (the seed incident)", () => {
   let sim: Awaited<ReturnType<typeof spawnSimulator>>;
-  let running: Running;
+  let running: Running | null = null;
 
   beforeAll(async () => {
     sim = await spawnSimulator({
@@ -30,6 +30,17 @@ describe("the adaptive rate finds a provider's real limit (the seed incident)", 
       dialpadWindowMs: WINDOW_MS,
       dialpadLimitStatus: 403,
     });
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await sim?.stop();
+  });
+
+  // Each try (the timing config retries a spoiled measurement) starts from nothing learned: a
+  // fresh embedded store, so no rate kept from the try before, and an empty simulator.
+  const startSmsq = async () => {
+    await running?.stop();
+    await sim.reset();
     running = await start(
       loadConfig({
         SMSQ_PORT: "0",
@@ -43,16 +54,14 @@ describe("the adaptive rate finds a provider's real limit (the seed incident)", 
       }),
       { api: false, worker: true, log: silentLog, memory: true },
     );
-  });
-  afterAll(async () => {
-    await running?.stop();
-    await sim?.stop();
-  });
+    return running;
+  };
 
   it(
     "sustains 85 % of the true limit after the first minute, with under 2 % refused",
     { timeout: RUN_MS + 60_000 },
     async () => {
+      const running = await startSmsq();
       await seed(running.db, Math.ceil((TRUE_RATE * RUN_MS) / 1000) + 200);
       const t0 = Date.now();
       running.dispatcher?.wake();

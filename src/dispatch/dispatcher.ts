@@ -22,6 +22,7 @@ import type { ResendPolicy } from "../store/resend.js";
 import { attempt, type AttemptResult } from "./attempt.js";
 import { Breaker, DEFAULT_BREAKER, type BreakerSettings } from "./breaker.js";
 import { applyEffects } from "./effects.js";
+import { advance } from "./failover.js";
 import { recordWithRetry } from "./record.js";
 import { countResults, newStats, type DispatcherStats } from "./stats.js";
 export type { DispatcherStats } from "./stats.js";
@@ -114,6 +115,7 @@ export class Dispatcher {
   private readonly random: () => number;
   private outage = false;
   private readonly route: Provider[];
+  private readonly routeAccounts: readonly string[];
   private readonly breakers = new Map<string, Breaker>();
   readonly alerts: AlertSink;
   private readonly policy: PolicySettings;
@@ -130,6 +132,7 @@ export class Dispatcher {
     };
     this.route = deps.route ?? (deps.provider ? [deps.provider] : []);
     if (this.route.length === 0) throw new Error("a dispatcher needs a provider");
+    this.routeAccounts = this.route.map((p) => p.account);
     const limits = deps.settings.limits;
     // The embedded store serves one process: no other worker can crowd its sends.
     this.limiter = limits
@@ -376,8 +379,11 @@ export class Dispatcher {
             this.stats.lateReleased += 1;
             return { r: released(m, this.now()), m, account: m.account ?? "", segments: 0 };
           };
-          if (this.limiter.late(m.sendAtLocal, at) || this.limiter.stale(m)) {
-            lateInBatch += 1;
+          // Only lateness shrinks the next claims; a hold-back for a refusal says nothing about
+          // how fast this worker can send.
+          const late = this.limiter.late(m.sendAtLocal, at);
+          if (late || this.limiter.stale(m)) {
+            if (late) lateInBatch += 1;
             return putBack();
           }
           await this.limiter.slot(at);
@@ -399,7 +405,7 @@ export class Dispatcher {
           this.now,
           this.random,
         );
-        this.advance(m, r);
+        advance(this.routeAccounts, m, r, this.deps.settings.failoverAfter ?? 2);
         this.deps.onAttempt?.(m, r);
         if (r.outcome.attempt?.outcome === "accepted" && m.account) {
           this.limiter?.unrecordedAccepted(m.account, 1);
@@ -436,28 +442,6 @@ export class Dispatcher {
     }
     await this.limiter?.quiet();
     await this.effects(results, probe);
-  }
-
-  /**
-   * Failover by patience: after `failoverAfter` transient or rate-limited failures on one
-   * account, the message's next attempt goes to the next account of the route.
-   */
-  private advance(m: ClaimedMessage, r: AttemptResult): void {
-    if (this.route.length < 2 || r.outcome.status !== "queued") return;
-    const c = r.errorClass;
-    if (c !== "transient" && c !== "rate_limited" && c !== "account") return;
-    const position = Math.max(
-      0,
-      this.route.findIndex((p) => p.account === m.account),
-    );
-    const failures = m.step_failures + 1;
-    const patience = this.deps.settings.failoverAfter ?? 2;
-    if ((failures >= patience || c === "account") && position + 1 < this.route.length) {
-      r.outcome.routeStep = position + 1;
-      r.outcome.stepFailures = 0;
-    } else {
-      r.outcome.stepFailures = failures;
-    }
   }
 
   /** Cooldowns, circuit, suppressions and the limiter's credits (src/dispatch/effects.ts). */

@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Dispatcher, type DispatcherSettings } from "../../src/dispatch/dispatcher.js";
 import { ReceiptBuffer } from "../../src/dispatch/receipts.js";
 import { createSandbox } from "../../src/providers/sandbox.js";
 import type { Provider } from "../../src/providers/types.js";
 import { getMessage } from "../../src/store/messages.js";
-import { ENGINES, openTestStore, waitFor, type TestStore } from "../helpers/db.js";
+import { ENGINES, useTestStore, waitFor, type TestStore } from "../helpers/db.js";
 import { silentLog } from "../helpers/log.js";
 import { TINY_BACKOFF } from "../helpers/providers.js";
 import { deferred, failure, ok, scripted } from "../helpers/providers.js";
@@ -29,7 +29,7 @@ async function statusCounts(store: TestStore): Promise<Record<string, number>> {
 }
 
 describe.each(ENGINES)("dispatcher on %s", (engine) => {
-  let store: TestStore;
+  const store = useTestStore(engine);
   let receipts: ReceiptBuffer;
   let running: Dispatcher | null = null;
 
@@ -45,14 +45,7 @@ describe.each(ENGINES)("dispatcher on %s", (engine) => {
     return running;
   };
 
-  beforeAll(async () => {
-    store = await openTestStore(engine);
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-  beforeEach(async () => {
-    await store.reset();
+  beforeEach(() => {
     receipts = new ReceiptBuffer(store.db, silentLog, { flushMs: 5 });
   });
   afterEach(async () => {

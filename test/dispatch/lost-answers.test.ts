@@ -1,13 +1,13 @@
 // A claim or a record that commits while its answer is lost (the connection drops after the
 // server committed). The store is real; only the answer is taken away, by a wrapper that runs the
 // statement and then throws the error pg throws when the connection ends.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Dispatcher, type DispatcherSettings } from "../../src/dispatch/dispatcher.js";
 import type { Db } from "../../src/store/db.js";
 import { claimDue } from "../../src/store/dispatch.js";
 import { releaseOrphans } from "../../src/store/lost-answers.js";
 import { getMessage } from "../../src/store/messages.js";
-import { ENGINES, openTestStore, waitFor, type TestStore } from "../helpers/db.js";
+import { ENGINES, useTestStore, waitFor } from "../helpers/db.js";
 import { silentLog } from "../helpers/log.js";
 import { ok, scripted, TINY_BACKOFF } from "../helpers/providers.js";
 import { seed } from "../helpers/seed.js";
@@ -48,18 +48,9 @@ const RECORD =
   /insert into smsq\.attempts \(message_id, attempt, provider, account, worker_id, outcome,\s+provider_message_id/;
 
 describe.each(ENGINES)("statements whose answer is lost (%s)", (engine) => {
-  let store: TestStore;
+  const store = useTestStore(engine);
   let running: Dispatcher | null = null;
 
-  beforeAll(async () => {
-    store = await openTestStore(engine);
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-  beforeEach(async () => {
-    await store.reset();
-  });
   afterEach(async () => {
     await running?.stop();
     running = null;

@@ -4,23 +4,14 @@
 // `expired` ("never sent") while the provider had delivered it. A message in doubt whose
 // validity runs out must end `failed` with `in_doubt`, as the policy does for a retry that would
 // fall after the validity (docs/policy.md §2).
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { getMessage } from "../../src/store/messages.js";
 import { claimDue, expireOverdue, reapExpiredLeases } from "../../src/store/dispatch.js";
-import { ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
+import { ENGINES, useTestStore } from "../helpers/db.js";
 import { seed } from "../helpers/seed.js";
 
 describe.each(ENGINES)("validity running out while in doubt (%s)", (engine) => {
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await openTestStore(engine);
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-  beforeEach(async () => {
-    await store.reset();
-  });
+  const store = useTestStore(engine);
 
   it("ends a message reaped from a dead worker failed in_doubt, not expired", async () => {
     const [id] = await seed(store.db, 1, {

@@ -4,6 +4,7 @@
  * its own (created here, dropped after), so files run side by side without sharing rows.
  */
 import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import pg from "pg";
 import type { Db } from "../../src/store/db.js";
 import { migrate } from "../../src/store/migrate.js";
@@ -109,4 +110,36 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The store of the enclosing `describe`: opened before its tests, emptied before each, closed
+ * after. Call it first in the block, so later `beforeEach` hooks see an empty store.
+ */
+export function useTestStore(engine: "pglite" | "postgres"): TestStore {
+  let open: TestStore | null = null;
+  const get = (): TestStore => {
+    if (!open) throw new Error("the test store is open only inside tests and hooks");
+    return open;
+  };
+  beforeAll(async () => {
+    open = await openTestStore(engine);
+  });
+  afterAll(async () => {
+    await open?.close();
+  });
+  beforeEach(async () => {
+    await open?.reset();
+  });
+  return {
+    engine,
+    get db() {
+      return get().db;
+    },
+    get url() {
+      return get().url;
+    },
+    reset: () => get().reset(),
+    close: () => get().close(),
+  };
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   claimDue,
   expireOverdue,
@@ -15,7 +15,7 @@ import {
   sweepHeldReceipts,
   type Receipt,
 } from "../../src/store/receipts.js";
-import { ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
+import { ENGINES, openTestStore, useTestStore, type TestStore } from "../helpers/db.js";
 import { phone, seed } from "../helpers/seed.js";
 
 const claimOpts = (workerId: string, limit: number) => ({
@@ -58,16 +58,7 @@ const receipt = (
 });
 
 describe.each(ENGINES)("dispatcher store on %s", (engine) => {
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await openTestStore(engine);
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-  beforeEach(async () => {
-    await store.reset();
-  });
+  const store = useTestStore(engine);
 
   it("claims due messages high lane first, under a lease, counting the attempt", async () => {
     const low = await seed(store.db, 3, { priority: "low" });

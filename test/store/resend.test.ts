@@ -1,22 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.js";
 import { resendPolicies } from "../../src/app.js";
 import { getMessage } from "../../src/store/messages.js";
 import { resendUndelivered, DEFAULT_RESEND } from "../../src/store/resend.js";
-import { ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
+import { ENGINES, useTestStore } from "../helpers/db.js";
 import { seed } from "../helpers/seed.js";
 
 describe.each(ENGINES)("re-sending after transient carrier outcomes (%s)", (engine) => {
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await openTestStore(engine);
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-  beforeEach(async () => {
-    await store.reset();
-  });
+  const store = useTestStore(engine);
 
   const undelivered = async (code: string, over = "") => {
     const [id] = await seed(store.db, 1);

@@ -2,7 +2,7 @@
 // are redacted, which attempts, events and messages deleted, that nothing waiting to be sent is
 // touched, that a dry run changes nothing and counts exactly what the run then does, that every
 // statement stays within its batch and on its index, and that one worker at a time runs it.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { silentLog } from "../helpers/log.js";
 import { RetentionTimer } from "../../src/maintenance/retention.js";
 import { newMessageId } from "../../src/messages/ids.js";
@@ -17,7 +17,7 @@ import {
   takeLease,
   type CleanupStep,
 } from "../../src/store/retention.js";
-import { ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
+import { ENGINES, useTestStore } from "../helpers/db.js";
 
 const DAY = 86_400_000;
 // The clock the cutoffs count back from; rows are stamped relative to it.
@@ -106,16 +106,7 @@ async function fingerprint(db: Db): Promise<string> {
 }
 
 describe.each(ENGINES)("retention on %s", (engine) => {
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await openTestStore(engine);
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-  beforeEach(async () => {
-    await store.reset();
-  });
+  const store = useTestStore(engine);
 
   /** One of each case, with the defaults (bodies 30 days, history 90, messages kept). */
   async function seed(db: Db) {

@@ -1,21 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { watchQueue, DEFAULT_WATCH } from "../../src/dispatch/watch.js";
 import { AlertSink } from "../../src/policy/alerts.js";
-import { ENGINES, openTestStore, type TestStore } from "../helpers/db.js";
+import { ENGINES, useTestStore } from "../helpers/db.js";
 import { silentLog } from "../helpers/log.js";
 import { seed } from "../helpers/seed.js";
 
 describe.each(ENGINES)("queue health alerts (%s)", (engine) => {
-  let store: TestStore;
-  beforeAll(async () => {
-    store = await openTestStore(engine);
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-  beforeEach(async () => {
-    await store.reset();
-  });
+  const store = useTestStore(engine);
   const s = { ...DEFAULT_WATCH, maxQueueAgeMs: 60_000, maxDeadLetters: 2 };
 
   it("raises once when the oldest due message waits too long, and resolves when it is gone", async () => {

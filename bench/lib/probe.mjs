@@ -1,43 +1,11 @@
-// Helpers of the scale, api and limits sections: the provider simulator as a process of
-// its own (its clock stamps arrivals, so the process under test cannot bend the figures), smsq
-// processes, and their resident memory read from /proc (what the kernel charges, not V8's view).
+// Helpers of the scale, api and limits sections: smsq processes, and their resident memory read
+// from /proc (what the kernel charges, not V8's view). The simulator is bench/lib/sim.mjs.
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../../scripts/chaos/lib.mjs";
 import { startSmsq } from "./procs.mjs";
 
 export { freePort, startSmsq };
-
-const { fetch } = globalThis;
-
-/** The simulator's default accounts (src/simulator/index.ts), as smsq's settings. */
-export const SIM_TWILIO = {
-  TWILIO_ACCOUNT_SID: "AC" + "0".repeat(32),
-  TWILIO_AUTH_TOKEN: "simulator-auth-token",
-};
-export const SIM_DIALPAD = { DIALPAD_API_TOKEN: "simulator-dialpad-token" };
-
-/** `smsq simulate` with `behaviour`; `log(since)` reads its log of create requests. */
-export async function startSimulator(behaviour, logFile) {
-  const p = startSmsq(
-    ["simulate", "--port", "0", "--behaviour", JSON.stringify(behaviour)],
-    {},
-    logFile,
-  );
-  const m = await p.waitFor(/listening on (http:\/\/\S+)/);
-  const url = m[1];
-  return {
-    url,
-    pid: p.pid,
-    /** Log entries with seq > since (the simulator keeps the last 200,000 in memory). */
-    async log(since = 0) {
-      const res = await fetch(`${url}/_sim/log?since=${since}`);
-      const body = await res.json();
-      return Array.isArray(body) ? body : body.entries;
-    },
-    stop: () => p.stop("SIGTERM"),
-  };
-}
 
 /** Resident set size of a process in MB (VmRSS), or null once it is gone. */
 export function rssMb(pid) {

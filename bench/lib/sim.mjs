@@ -1,30 +1,20 @@
 // The provider simulator (`smsq simulate`) as a process of its own, so that its CPU is not
 // mixed with the benchmark's, with small wrappers around its control endpoints.
-import { join } from "node:path";
+import { SIM_SID, SIM_TOKEN, simulatorArgs, simulatorUrl } from "../../scripts/chaos/lib.mjs";
 import { startSmsq } from "./procs.mjs";
 
-export const SID = "AC00000000000000000000000000000000";
-export const TOKEN = "simulator-auth-token";
 export const SENDER = "+14155550000";
+
+/** The simulator's default accounts (src/simulator/index.ts), as smsq's settings. */
+export const SIM_TWILIO = { TWILIO_ACCOUNT_SID: SIM_SID, TWILIO_AUTH_TOKEN: SIM_TOKEN };
+export const SIM_DIALPAD = { DIALPAD_API_TOKEN: "simulator-dialpad-token" };
 
 const { fetch } = globalThis;
 
-/** Starts the simulator with `behaviour`; resolves once it listens. */
-export async function startSim(tmpDir, tag, behaviour = {}) {
-  const child = startSmsq(
-    [
-      "simulate",
-      "--port",
-      "0",
-      "--twilio-account",
-      `${SID}:${TOKEN}`,
-      "--behaviour",
-      JSON.stringify(behaviour),
-    ],
-    {},
-    join(tmpDir, `sim-${tag}.log`),
-  );
-  const url = (await child.waitFor(/listening on (http:\/\/\S+)/))[1];
+/** Starts the simulator with `behaviour`, its output in `logFile`; resolves once it listens. */
+export async function startSim(logFile, behaviour = {}) {
+  const child = startSmsq(simulatorArgs(behaviour), {}, logFile);
+  const url = await simulatorUrl(child);
   const get = async (path) => {
     const r = await fetch(url + path);
     if (!r.ok) throw new Error(`simulator ${path}: ${r.status}`);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { freePort } from "../../scripts/chaos/lib.mjs";
 import { cpuSeconds } from "./cpu.mjs";
 import { startSmsq } from "./procs.mjs";
-import { SENDER, SID, TOKEN } from "./sim.mjs";
+import { SENDER, SIM_TWILIO } from "./sim.mjs";
 
 const { fetch } = globalThis;
 
@@ -14,8 +14,7 @@ export function smsqEnv({ dbUrl, dataDir, simUrl, publicUrl, extra = {} }) {
   return {
     ...(dbUrl ? { SMSQ_DATABASE_URL: dbUrl } : { SMSQ_DATA_DIR: dataDir }),
     SMSQ_PROVIDER: "twilio",
-    TWILIO_ACCOUNT_SID: SID,
-    TWILIO_AUTH_TOKEN: TOKEN,
+    ...SIM_TWILIO,
     TWILIO_FROM: SENDER,
     TWILIO_BASE_URL: simUrl,
     // The highest TWILIO_MPS accepted (10,000); high enough not to throttle, so the limiter's path runs without pacing anything.

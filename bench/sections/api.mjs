@@ -7,7 +7,8 @@ import { join } from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
 import { pidsMeter, postgresMeter } from "../lib/cpu.mjs";
-import { r3, SIM_TWILIO, startServe } from "../lib/probe.mjs";
+import { r3, startServe } from "../lib/probe.mjs";
+import { SIM_TWILIO } from "../lib/sim.mjs";
 
 export const id = "api";
 export const title = "API: POST /v1/messages requests/s and latency (PostgreSQL, embedded store)";

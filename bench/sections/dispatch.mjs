@@ -11,9 +11,9 @@ import pg from "pg";
 import { fileURLToPath, URL } from "node:url";
 import { postgresMeter, redisMeter, pidsMeter } from "../lib/cpu.mjs";
 import { startNode } from "../lib/procs.mjs";
-import { checkLog, SENDER, SID, startSim, TOKEN } from "../lib/sim.mjs";
+import { checkLog, SENDER, SIM_TWILIO, startSim } from "../lib/sim.mjs";
 import { migrate, putBack, smsqEnv, startServe, startWorkers, submit } from "../lib/smsq.mjs";
-import { messages, round } from "../lib/workload.mjs";
+import { cpuFigures, messages, round } from "../lib/workload.mjs";
 
 export const id = "dispatch";
 export const title = "Dispatch throughput and CPU: smsq vs pg-boss vs BullMQ";
@@ -109,8 +109,7 @@ async function runPeer(ctx, sim, n, peer) {
       PEER_TAG: tag,
       PEER_DATABASE_URL: db?.url ?? "",
       PEER_REDIS_URL: ctx.redisUrl,
-      TWILIO_ACCOUNT_SID: SID,
-      TWILIO_AUTH_TOKEN: TOKEN,
+      ...SIM_TWILIO,
       TWILIO_FROM: SENDER,
       TWILIO_BASE_URL: sim.url,
     },
@@ -175,7 +174,7 @@ async function dropBullKeys(url, queue) {
 export async function run(ctx) {
   const n = ctx.quick ? 3_000 : 20_000;
   // No callbacks in this section: no StatusCallback is sent, and the simulator skips `sent`.
-  const sim = await startSim(ctx.tmpDir, "dispatch", { sentCallback: false });
+  const sim = await startSim(join(ctx.tmpDir, "sim-dispatch.log"), { sentCallback: false });
   const runs = [];
   const notes = [];
   try {
@@ -204,17 +203,7 @@ export async function run(ctx) {
       unit: "msg/s",
       detail: `${r.n} messages in ${r.spanS.toFixed(2)} s, first to last provider call; enqueue ${round(r.submitPerS)}/s`,
     });
-    for (const [k, v] of Object.entries(r.cpuPer1000)) {
-      figures.push({ name: `${r.name}: CPU ${k}`, value: round(v), unit: "CPU-s/1000 msg" });
-    }
-    if (r.released !== undefined) {
-      figures.push({
-        name: `${r.name}: claims put back unsent (late for their rate slot)`,
-        value: r.released,
-        unit: "claims",
-        detail: `of ${r.n} messages; each is claimed again`,
-      });
-    }
+    figures.push(...cpuFigures(r.name, r, r.n));
     const c = r.check;
     const exact = c.created === r.n && c.twice === 0 && c.missing === 0 && c.stray === 0;
     if (!exact) notes.push(`${r.name}: NOT exactly once at the simulator: ${JSON.stringify(c)}`);

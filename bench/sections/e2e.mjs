@@ -14,7 +14,7 @@ import { freePort } from "../../scripts/chaos/lib.mjs";
 import { pidsMeter, postgresMeter } from "../lib/cpu.mjs";
 import { checkLog, startSim } from "../lib/sim.mjs";
 import { migrate, putBack, smsqEnv, startServe, startWorkers, submit } from "../lib/smsq.mjs";
-import { messages, percentile, round } from "../lib/workload.mjs";
+import { cpuFigures, messages, percentile, round } from "../lib/workload.mjs";
 
 export const id = "e2e";
 export const title = "End to end: HTTP submit → provider → signed callbacks → delivered";
@@ -216,7 +216,7 @@ export async function run(ctx) {
   const latencyMs = ctx.quick ? 3_000 : 8_000;
   // `sent` 200 ms after acceptance and `delivered` right after it: a fast carrier. (At 20 ms
   // the `sent` often overtakes smsq's own record of the send and is held, a slower path.)
-  const sim = await startSim(ctx.tmpDir, "e2e", { callbackDelayMs: 200 });
+  const sim = await startSim(join(ctx.tmpDir, "sim-e2e.log"), { callbackDelayMs: 200 });
   const figures = [];
   const targets = [];
   const notes = [];
@@ -244,17 +244,7 @@ export async function run(ctx) {
           unit: "msg/s",
           detail: `${n} messages, first submit to last delivered ${t.spanS.toFixed(2)} s; API took them at ${round(t.submitPerS)}/s; provider calls ${round(t.callsPerS)}/s (first to last)`,
         });
-        for (const [k, v] of Object.entries(t.cpuPer1000)) {
-          figures.push({ name: `${s.name}: CPU ${k}`, value: round(v), unit: "CPU-s/1000 msg" });
-        }
-        if (t.released !== null) {
-          figures.push({
-            name: `${s.name}: claims put back unsent (late for their rate slot)`,
-            value: t.released,
-            unit: "claims",
-            detail: `of ${n} messages`,
-          });
-        }
+        figures.push(...cpuFigures(s.name, t, n));
         const c = t.check;
         if (c.created !== n || c.twice || c.missing || c.stray) {
           notes.push(`${s.name}: NOT exactly once at the simulator: ${JSON.stringify(c)}`);

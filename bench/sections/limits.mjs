@@ -12,16 +12,9 @@ import { validateMessage } from "../../dist/messages/validate.js";
 import { submitMessages } from "../../dist/store/messages.js";
 import { migrate } from "../../dist/store/migrate.js";
 import { openPostgres } from "../../dist/store/postgres.js";
-import {
-  achievedRate,
-  maxInWindow,
-  r3,
-  SIM_DIALPAD,
-  SIM_TWILIO,
-  startServe,
-  startSimulator,
-} from "../lib/probe.mjs";
+import { achievedRate, maxInWindow, r3, startServe } from "../lib/probe.mjs";
 import { startSmsq } from "../lib/procs.mjs";
+import { SIM_DIALPAD, SIM_TWILIO, startSim } from "../lib/sim.mjs";
 
 export const id = "limits";
 export const title = "Limits: rate fidelity at the provider, adaptive convergence";
@@ -110,10 +103,9 @@ export async function run(ctx) {
 
   // 1. One worker on the embedded store: `smsq serve` (API + worker), fed through the API.
   {
-    const sim = await startSimulator(
-      { senderSegmentsPerSecond: LIMIT },
-      join(ctx.tmpDir, "limits-sim-1.log"),
-    );
+    const sim = await startSim(join(ctx.tmpDir, "limits-sim-1.log"), {
+      senderSegmentsPerSecond: LIMIT,
+    });
     const dir = mkdtempSync(join(ctx.tmpDir, "limits-pglite-"));
     const serve = await startServe(
       [],
@@ -132,10 +124,9 @@ export async function run(ctx) {
 
   // 2. Four `smsq worker` processes sharing one PostgreSQL database and its buckets.
   {
-    const sim = await startSimulator(
-      { senderSegmentsPerSecond: LIMIT },
-      join(ctx.tmpDir, "limits-sim-4.log"),
-    );
+    const sim = await startSim(join(ctx.tmpDir, "limits-sim-4.log"), {
+      senderSegmentsPerSecond: LIMIT,
+    });
     const t1 = Date.now();
     const target = await ctx.createDatabase("limits");
     const db = await openPostgres(target.url, { max: 2 });
@@ -194,10 +185,11 @@ async function adaptive(ctx, out, fig) {
   const truePerWindow = 100;
   const trueRate = truePerWindow / (windowMs / 1000);
   const runMs = ctx.quick ? 30_000 : 42_000;
-  const sim = await startSimulator(
-    { dialpadRatePerMinute: truePerWindow, dialpadWindowMs: windowMs, dialpadLimitStatus: 403 },
-    join(ctx.tmpDir, "limits-sim-adaptive.log"),
-  );
+  const sim = await startSim(join(ctx.tmpDir, "limits-sim-adaptive.log"), {
+    dialpadRatePerMinute: truePerWindow,
+    dialpadWindowMs: windowMs,
+    dialpadLimitStatus: 403,
+  });
   const dir = mkdtempSync(join(ctx.tmpDir, "limits-adaptive-"));
   const serve = await startServe(
     [],

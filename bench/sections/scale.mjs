@@ -16,17 +16,10 @@ import { claimDue } from "../../dist/store/dispatch.js";
 import { migrate } from "../../dist/store/migrate.js";
 import { openPostgres } from "../../dist/store/postgres.js";
 import { getStats } from "../../dist/store/stats.js";
-import {
-  pct,
-  r3,
-  rssMb,
-  sampleRss,
-  SIM_TWILIO,
-  startServe,
-  startSimulator,
-} from "../lib/probe.mjs";
+import { pct, r3, rssMb, sampleRss, startServe } from "../lib/probe.mjs";
 import { explainClaim, serverSide } from "../lib/pgprobe.mjs";
 import { startSmsq } from "../lib/procs.mjs";
+import { SIM_TWILIO, startSim } from "../lib/sim.mjs";
 import {
   dbNow,
   seedClient,
@@ -284,7 +277,7 @@ async function workerRss(ctx, out, fig, n, seconds) {
     );
     await analyze(clients[0]);
     ctx.log(`scale: ${M(n)} backlog seeded in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-    sim = await startSimulator({}, join(ctx.tmpDir, "scale-sim.log"));
+    sim = await startSim(join(ctx.tmpDir, "scale-sim.log"), {});
     const env = {
       SMSQ_DATABASE_URL: target.url,
       ...SIM_TWILIO,

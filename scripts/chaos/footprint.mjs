@@ -19,6 +19,10 @@ import {
   freePort,
   optionsHelp,
   readOptions,
+  SIM_SID,
+  SIM_TOKEN,
+  simulatorArgs,
+  simulatorUrl,
   spawnSmsq,
   startCallbackProxy,
 } from "./lib.mjs";
@@ -38,8 +42,6 @@ const SPEC = {
   /** Extra environment for smsq serve and the workers, as JSON (e.g. '{"SMSQ_CLAIM_BATCH":"100"}'). */
   env: "",
 };
-const SID = "AC00000000000000000000000000000000";
-const TOKEN = "simulator-auth-token";
 const opts = readOptions(SPEC);
 if (opts.help) {
   console.log(`usage: node scripts/chaos/footprint.mjs [options]\n\n${optionsHelp(SPEC, opts)}`);
@@ -72,22 +74,14 @@ async function once(workers) {
   const db = new pg.Client({ connectionString: dbUrl });
   try {
     const sim = spawnSmsq(
-      [
-        "simulate",
-        "--port",
-        "0",
-        "--twilio-account",
-        `${SID}:${TOKEN}`,
-        "--behaviour",
-        // Callbacks half a second after acceptance, as a carrier would (not 20 ms: a receipt
-        // that overtakes the send's record is held and applied later, which costs more).
-        JSON.stringify({ callbackDelayMs: opts.callbackDelayMs }),
-      ],
+      // Callbacks half a second after acceptance, as a carrier would (not 20 ms: a receipt
+      // that overtakes the send's record is held and applied later, which costs more).
+      simulatorArgs({ callbackDelayMs: opts.callbackDelayMs }),
       {},
       join(logDir, "sim.log"),
     );
     procs.push(sim);
-    const simUrl = (await sim.waitFor(/listening on (http:\/\/\S+)/))[1];
+    const simUrl = await simulatorUrl(sim);
     const port = await freePort();
     proxy = await startCallbackProxy(`http://127.0.0.1:${port}`);
     const sandbox = {
@@ -98,8 +92,8 @@ async function once(workers) {
     const twilio = {
       SMSQ_DATABASE_URL: dbUrl,
       SMSQ_PROVIDER: "twilio",
-      TWILIO_ACCOUNT_SID: SID,
-      TWILIO_AUTH_TOKEN: TOKEN,
+      TWILIO_ACCOUNT_SID: SIM_SID,
+      TWILIO_AUTH_TOKEN: SIM_TOKEN,
       TWILIO_FROM: "+14155550000",
       TWILIO_BASE_URL: simUrl,
       TWILIO_MPS: "5000",

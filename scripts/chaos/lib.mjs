@@ -10,6 +10,29 @@ import { fileURLToPath, URL, URLSearchParams } from "node:url";
 
 export const CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 
+/** The simulator's default Twilio account (DEFAULT_TWILIO_ACCOUNT in src/simulator/index.ts). */
+export const SIM_SID = "AC00000000000000000000000000000000";
+export const SIM_TOKEN = "simulator-auth-token";
+
+/** `smsq simulate` arguments: a free port, the default account, `behaviour`, then `extra`. */
+export function simulatorArgs(behaviour = {}, extra = []) {
+  return [
+    "simulate",
+    "--port",
+    "0",
+    "--twilio-account",
+    `${SIM_SID}:${SIM_TOKEN}`,
+    ...extra,
+    "--behaviour",
+    JSON.stringify(behaviour),
+  ];
+}
+
+/** The URL a spawned simulator listens on, once it says so. */
+export async function simulatorUrl(child) {
+  return (await child.waitFor(/listening on (http:\/\/\S+)/))[1];
+}
+
 /**
  * Options from flags (`--messages 1500` or `--messages=1500`) and the environment
  * (`CHAOS_MESSAGES=1500`); flags win. `spec` maps each option to its default (a number, a

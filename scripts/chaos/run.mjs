@@ -19,7 +19,18 @@ import { fileURLToPath, URL } from "node:url";
 import pg from "pg";
 import { check, faultFigures } from "./check.mjs";
 import { messagePlanner } from "./mix.mjs";
-import { freePort, optionsHelp, prng, readOptions, spawnSmsq, startCallbackProxy } from "./lib.mjs";
+import {
+  freePort,
+  optionsHelp,
+  prng,
+  readOptions,
+  SIM_SID,
+  SIM_TOKEN,
+  simulatorArgs,
+  simulatorUrl,
+  spawnSmsq,
+  startCallbackProxy,
+} from "./lib.mjs";
 
 const SPEC = {
   messages: 20_000,
@@ -71,8 +82,6 @@ const SPEC = {
 
 const { fetch } = globalThis;
 const SENDER = "+14155550000";
-const SID = "AC00000000000000000000000000000000";
-const TOKEN = "simulator-auth-token";
 
 const opts = readOptions(SPEC);
 if (opts.help) {
@@ -146,22 +155,12 @@ async function main() {
     ],
   };
   const sim = spawnSmsq(
-    [
-      "simulate",
-      "--port",
-      "0",
-      "--twilio-account",
-      `${SID}:${TOKEN}`,
-      "--log-file",
-      join(logDir, "sim.jsonl"),
-      "--behaviour",
-      JSON.stringify(behaviour),
-    ],
+    simulatorArgs(behaviour, ["--log-file", join(logDir, "sim.jsonl")]),
     {},
     join(logDir, "sim.log"),
   );
   children.add(sim);
-  const simUrl = (await sim.waitFor(/listening on (http:\/\/\S+)/))[1];
+  const simUrl = await simulatorUrl(sim);
 
   // smsq serve --no-worker behind the callback proxy (the public URL callbacks are sent to).
   const port = await freePort();
@@ -169,8 +168,8 @@ async function main() {
   const env = {
     SMSQ_DATABASE_URL: dbUrl,
     SMSQ_PROVIDER: "twilio",
-    TWILIO_ACCOUNT_SID: SID,
-    TWILIO_AUTH_TOKEN: TOKEN,
+    TWILIO_ACCOUNT_SID: SIM_SID,
+    TWILIO_AUTH_TOKEN: SIM_TOKEN,
     TWILIO_FROM: SENDER,
     TWILIO_BASE_URL: simUrl,
     // The simulator has no sender limit here: keep smsq's own limiter out of the way.
@@ -334,8 +333,12 @@ async function main() {
   const simMessages = [];
   for (let page = 0; ; page++) {
     const r = await fetch(
-      `${simUrl}/2010-04-01/Accounts/${SID}/Messages.json?PageSize=1000&Page=${page}`,
-      { headers: { authorization: "Basic " + Buffer.from(`${SID}:${TOKEN}`).toString("base64") } },
+      `${simUrl}/2010-04-01/Accounts/${SIM_SID}/Messages.json?PageSize=1000&Page=${page}`,
+      {
+        headers: {
+          authorization: "Basic " + Buffer.from(`${SIM_SID}:${SIM_TOKEN}`).toString("base64"),
+        },
+      },
     ).then((x) => x.json());
     simMessages.push(...r.messages);
     if (!r.next_page_uri) break;

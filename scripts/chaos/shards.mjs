@@ -19,7 +19,16 @@ import { setTimeout } from "node:timers";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, URL } from "node:url";
 import pg from "pg";
-import { freePort, optionsHelp, readOptions, spawnSmsq } from "./lib.mjs";
+import {
+  freePort,
+  optionsHelp,
+  readOptions,
+  SIM_SID,
+  SIM_TOKEN,
+  simulatorArgs,
+  simulatorUrl,
+  spawnSmsq,
+} from "./lib.mjs";
 
 const { fetch } = globalThis;
 const SPEC = {
@@ -33,8 +42,6 @@ const SPEC = {
   runs: "1,2",
   databaseUrl: process.env.SMSQ_TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres",
 };
-const SID = "AC00000000000000000000000000000000";
-const TOKEN = "simulator-auth-token";
 const opts = readOptions(SPEC);
 if (opts.help) {
   console.log(`usage: node scripts/chaos/shards.mjs [options]\n\n${optionsHelp(SPEC, opts)}`);
@@ -102,8 +109,8 @@ async function startShard(name, simUrl, workers) {
   const env = {
     SMSQ_DATABASE_URL: u.toString(),
     SMSQ_PROVIDER: "twilio",
-    TWILIO_ACCOUNT_SID: SID,
-    TWILIO_AUTH_TOKEN: TOKEN,
+    TWILIO_ACCOUNT_SID: SIM_SID,
+    TWILIO_AUTH_TOKEN: SIM_TOKEN,
     TWILIO_FROM: "+14155550000",
     TWILIO_BASE_URL: simUrl,
     TWILIO_MPS: "5000",
@@ -216,13 +223,9 @@ async function submit(router, tenants, n, tag) {
 }
 
 async function run(shardCount) {
-  const sim = spawnSmsq(
-    ["simulate", "--port", "0", "--twilio-account", `${SID}:${TOKEN}`, "--behaviour", "{}"],
-    {},
-    join(logDir, `sim-${shardCount}.log`),
-  );
+  const sim = spawnSmsq(simulatorArgs(), {}, join(logDir, `sim-${shardCount}.log`));
   procs.push(sim);
-  const simUrl = (await sim.waitFor(/listening on (http:\/\/\S+)/))[1];
+  const simUrl = await simulatorUrl(sim);
   const shards = [];
   for (const name of ["a", "b"].slice(0, shardCount)) {
     shards.push(await startShard(name, simUrl, opts.workers / shardCount));
